@@ -1,0 +1,376 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Sensor fills its own sections of a facts document. The engine hands every sensor a fresh
+// document of its own and merges the results, so sensors never share memory.
+type Sensor interface {
+	Name() string                                // facts.sensors key, metric label, log attribute
+	Collect(ctx context.Context, f *Facts) error // fills its own section only
+}
+
+// Waker is implemented by sensors that can ask for an immediate tick, e.g. on a Docker die
+// event. Watch blocks until ctx is done; wake never blocks.
+type Waker interface {
+	Watch(ctx context.Context, wake func(reason string)) error
+}
+
+// Analyzer runs after all sensors merged, over the whole document (the anomaly engine).
+type Analyzer interface {
+	Name() string
+	Analyze(ctx context.Context, f *Facts) error
+}
+
+// Actuator carries out actions. Act re-reads the target's state first, so it is idempotent.
+type Actuator interface {
+	Name() string
+	Act(ctx context.Context, a Action) (Outcome, error)
+}
+
+// Evaluator is one compiled policy revision.
+type Evaluator interface {
+	Revision() string
+	// Evaluate returns the valid decisions (at most one per target, precedence applied) and the
+	// results that failed validation. err is set when evaluation itself failed.
+	Evaluate(ctx context.Context, f *Facts) ([]Decision, []RejectedDecision, error)
+}
+
+// PolicySource hands out the live policy revision; hot reload swaps it between ticks.
+type PolicySource interface {
+	Current() Evaluator
+}
+
+// Governor sits between decisions and actuators.
+type Governor interface {
+	// Annotate writes what the governor knows (history) into the facts before evaluation.
+	Annotate(f *Facts, now time.Time)
+	// Admit turns decisions into actions with a verdict each.
+	Admit(ds []Decision, f *Facts, now time.Time, dryRun bool) []Action
+	// Done reports an action's outcome so that cooldowns and budgets count it.
+	Done(a Action, now time.Time)
+}
+
+// Journal records each tick. Recording failures are the only errors a tick returns.
+type Journal interface {
+	Record(ctx context.Context, rec TickRecord) error
+}
+
+// Options configure an Engine. Every field but Policy and Journal has a usable zero value.
+type Options struct {
+	Interval      time.Duration // between ticks when nothing wakes the loop; default 5s
+	TickTimeout   time.Duration // whole tick; default 10s
+	SensorTimeout time.Duration // per sensor; default 2s
+	ActionTimeout time.Duration // per actuator call; default 30s
+	DryRun        bool
+
+	Sensors   []Sensor
+	Analyzers []Analyzer
+	Policy    PolicySource
+	Governor  Governor
+	// Actuators maps an action kind (restart, recycle, ...) to the actuator that performs it.
+	Actuators map[string]Actuator
+	Journal   Journal
+	Metrics   *Instruments // may be nil
+	Log       *slog.Logger
+}
+
+// Engine runs the tick loop: gather → evaluate → govern → act → record.
+type Engine struct {
+	opt  Options
+	log  *slog.Logger
+	tick atomic.Uint64
+	wake chan string // 1-slot: bursts of wake-ups coalesce into one tick
+
+	mu     sync.Mutex
+	lastOK map[string]time.Time // per sensor, for age_s
+}
+
+// New validates the options and returns an engine.
+func New(opt Options) (*Engine, error) {
+	if opt.Policy == nil {
+		return nil, errors.New("engine: no policy source")
+	}
+	if opt.Journal == nil {
+		return nil, errors.New("engine: no journal")
+	}
+	if opt.Interval <= 0 {
+		opt.Interval = 5 * time.Second
+	}
+	if opt.TickTimeout <= 0 {
+		opt.TickTimeout = 10 * time.Second
+	}
+	if opt.SensorTimeout <= 0 {
+		opt.SensorTimeout = 2 * time.Second
+	}
+	if opt.ActionTimeout <= 0 {
+		opt.ActionTimeout = 30 * time.Second
+	}
+	if opt.Governor == nil {
+		opt.Governor = passGovernor{}
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{opt: opt, log: opt.Log, wake: make(chan string, 1), lastOK: map[string]time.Time{}}, nil
+}
+
+// Wake asks for a tick as soon as possible. It never blocks; wake-ups during a tick coalesce.
+func (e *Engine) Wake(reason string) {
+	select {
+	case e.wake <- reason:
+	default:
+	}
+}
+
+// Run ticks until ctx is cancelled. It owns every goroutine it starts and returns when they
+// have all ended. A failing tick is logged; only a journal failure is returned... and even that
+// does not stop the loop: losing the loop would lose the healing.
+func (e *Engine) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, s := range e.opt.Sensors {
+		w, ok := s.(Waker)
+		if !ok {
+			continue
+		}
+		wg.Add(1)
+		go func(name string) {
+			defer wg.Done()
+			if err := w.Watch(ctx, e.Wake); err != nil && ctx.Err() == nil {
+				e.log.Error("watch ended", "sensor", name, "err", err)
+			}
+		}(s.Name())
+	}
+	defer wg.Wait()
+
+	timer := time.NewTimer(0) // first tick at once
+	defer timer.Stop()
+	for {
+		trigger := "interval"
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		case reason := <-e.wake:
+			trigger = reason
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+		}
+		if err := e.Tick(ctx, time.Now(), trigger); err != nil && ctx.Err() == nil {
+			e.log.Error("tick not recorded", "err", err)
+		}
+		timer.Reset(e.opt.Interval)
+	}
+}
+
+func (e *Engine) next() uint64 { return e.tick.Add(1) }
+
+// Tick runs gather → evaluate → govern → act → record once. Sensor, policy and actuator
+// failures become data in the record; Tick itself fails only when recording fails.
+func (e *Engine) Tick(ctx context.Context, now time.Time, trigger string) error {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, e.opt.TickTimeout)
+	defer cancel()
+	rec := TickRecord{Tick: e.next(), At: now.UTC(), Trigger: trigger, DryRun: e.opt.DryRun}
+	log := e.log.With("tick", rec.Tick)
+
+	rec.Facts = e.Gather(ctx, rec.Tick, now)
+	e.opt.Governor.Annotate(rec.Facts, now)
+
+	pol := e.opt.Policy.Current() // one policy revision per tick
+	if pol == nil {
+		rec.Err = "no policy loaded"
+	} else {
+		rec.PolicyRev = pol.Revision()
+		evalStart := time.Now()
+		ds, rejected, err := pol.Evaluate(ctx, rec.Facts)
+		e.opt.Metrics.observeEval(time.Since(evalStart))
+		rec.Decisions, rec.Rejected = ds, rejected
+		if err != nil {
+			rec.Err = err.Error()
+			log.Error("policy evaluation failed", "policy_rev", rec.PolicyRev, "err", err)
+		}
+		for _, r := range rejected {
+			log.Error("decision rejected", "policy_rev", rec.PolicyRev, "decision", r.Raw, "err", r.Error)
+		}
+	}
+	if rec.Decisions == nil {
+		rec.Decisions = []Decision{}
+	}
+	rec.Actions = e.opt.Governor.Admit(rec.Decisions, rec.Facts, now, e.opt.DryRun)
+	e.act(ctx, log, rec.Actions)
+	rec.Duration = time.Since(start)
+	e.opt.Metrics.observeTick(rec)
+	return e.opt.Journal.Record(context.WithoutCancel(ctx), rec)
+}
+
+// act carries out the admitted actions in order, each with its own timeout.
+func (e *Engine) act(ctx context.Context, log *slog.Logger, actions []Action) {
+	for i := range actions {
+		a := &actions[i]
+		if !a.Admitted() {
+			continue
+		}
+		out := e.actOne(ctx, *a)
+		a.Outcome = &out
+		e.opt.Governor.Done(*a, time.Now())
+		e.opt.Metrics.observeAction(*a)
+		if out.Result == ResultOK {
+			log.Info("action done", "action", a.Action, "service", a.Service, "replica", a.Replica, "duration", out.Duration, "detail", out.Detail)
+		} else {
+			log.Error("action failed", "action", a.Action, "service", a.Service, "replica", a.Replica, "duration", out.Duration, "err", out.Error)
+		}
+	}
+}
+
+func (e *Engine) actOne(ctx context.Context, a Action) Outcome {
+	start := time.Now()
+	act, ok := e.opt.Actuators[a.Action]
+	if !ok {
+		return Outcome{Result: ResultError, Error: fmt.Sprintf("no actuator configured for %q", a.Action)}
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.opt.ActionTimeout)
+	defer cancel()
+	out, err := act.Act(ctx, a)
+	if out.Duration == 0 {
+		out.Duration = time.Since(start)
+	}
+	if err != nil {
+		out.Result = ResultError
+		out.Error = fmt.Sprintf("%s: %v", act.Name(), err)
+	} else if out.Result == "" {
+		out.Result = ResultOK
+	}
+	return out
+}
+
+// Gather runs every sensor in parallel, each with its own timeout and its own document, merges
+// what returned in time, then runs the analyzers and derives the summaries.
+func (e *Engine) Gather(ctx context.Context, tick uint64, now time.Time) *Facts {
+	f := NewFacts(tick, now)
+	results := make([]sensorResult, len(e.opt.Sensors))
+	var wg sync.WaitGroup
+	for i, s := range e.opt.Sensors {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = e.collect(ctx, s, tick, now)
+		}()
+	}
+	wg.Wait()
+	for i, s := range e.opt.Sensors {
+		r := results[i]
+		e.opt.Metrics.observeSensor(s.Name(), r.dur, r.err)
+		if r.err == nil {
+			f.merge(r.part)
+		}
+		f.Sensors[s.Name()] = e.status(s.Name(), now, r.err)
+	}
+	for _, a := range e.opt.Analyzers {
+		actx, cancel := context.WithTimeout(ctx, e.opt.SensorTimeout)
+		err := a.Analyze(actx, f)
+		cancel()
+		f.Sensors[a.Name()] = e.status(a.Name(), now, err)
+	}
+	f.Summarize()
+	return f
+}
+
+// collect runs one sensor into a private document and gives up on it at the sensor timeout;
+// a sensor that overruns keeps writing only to its own, discarded, document.
+func (e *Engine) collect(ctx context.Context, s Sensor, tick uint64, now time.Time) (r sensorResult) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, e.opt.SensorTimeout)
+	defer cancel()
+	part := NewFacts(tick, now)
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- fmt.Errorf("panic: %v", p)
+			}
+		}()
+		done <- s.Collect(ctx, part)
+	}()
+	select {
+	case err := <-done:
+		r.err = err
+	case <-ctx.Done():
+		r.err = fmt.Errorf("timed out after %s", e.opt.SensorTimeout)
+	}
+	r.part, r.dur = part, time.Since(start)
+	return r
+}
+
+func (e *Engine) status(name string, now time.Time, err error) SensorStatus {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err == nil {
+		e.lastOK[name] = now
+		return SensorStatus{OK: true}
+	}
+	st := SensorStatus{OK: false, Error: err.Error(), AgeS: -1}
+	if t, ok := e.lastOK[name]; ok {
+		st.AgeS = now.Sub(t).Seconds()
+	}
+	return st
+}
+
+type sensorResult struct {
+	part *Facts
+	err  error
+	dur  time.Duration
+}
+
+// merge copies the sections a sensor filled into f.
+func (f *Facts) merge(p *Facts) {
+	for name, ps := range p.Services {
+		s := f.Service(name)
+		if len(ps.Replicas) > 0 {
+			s.Replicas = append(s.Replicas, ps.Replicas...)
+		}
+		if ps.DesiredReplicas != 0 {
+			s.DesiredReplicas = ps.DesiredReplicas
+		}
+		if ps.Metrics != nil {
+			s.Metrics = ps.Metrics
+		}
+		if ps.Probe != nil {
+			s.Probe = ps.Probe
+		}
+		if ps.Anomaly != nil {
+			s.Anomaly = ps.Anomaly
+		}
+		if ps.History != nil {
+			s.History = ps.History
+		}
+	}
+	f.Alerts = append(f.Alerts, p.Alerts...)
+}
+
+// passGovernor admits everything; it is the default when no governor is configured.
+type passGovernor struct{}
+
+func (passGovernor) Annotate(*Facts, time.Time) {}
+func (passGovernor) Done(Action, time.Time)     {}
+func (passGovernor) Admit(ds []Decision, _ *Facts, _ time.Time, dryRun bool) []Action {
+	out := make([]Action, len(ds))
+	for i, d := range ds {
+		out[i] = Action{Decision: d, Verdict: VerdictAdmit}
+		if dryRun {
+			out[i].Verdict = VerdictDryRun
+		}
+	}
+	return out
+}

@@ -1,0 +1,164 @@
+// Package engine owns the core types of ARES (facts, decisions, actions, outcomes, tick records)
+// and the tick loop that turns sensor readings into healing actions. It imports no Docker, OPA,
+// database or HTTP client code: integrations live in sensors/, actuators/ and engine's sub-packages.
+package engine
+
+import "time"
+
+// FactsVersion is the version of the facts document shape. The shape is extended, never renamed.
+const FactsVersion = 1
+
+// Facts is the document every tick gathers and every policy evaluates (docs/facts.md).
+// Sections a sensor did not provide are nil and absent from the JSON, never null-filled.
+type Facts struct {
+	Version  int                     `json:"version"`
+	Tick     uint64                  `json:"tick"`
+	Time     time.Time               `json:"time"`
+	Services map[string]*Service     `json:"services"`
+	Alerts   []Alert                 `json:"alerts"`
+	Sensors  map[string]SensorStatus `json:"sensors"`
+}
+
+// NewFacts returns an empty document for one tick.
+func NewFacts(tick uint64, now time.Time) *Facts {
+	return &Facts{
+		Version:  FactsVersion,
+		Tick:     tick,
+		Time:     now.UTC(),
+		Services: map[string]*Service{},
+		Alerts:   []Alert{},
+		Sensors:  map[string]SensorStatus{},
+	}
+}
+
+// Service returns the named service, creating it when absent. Sensors call it to fill their
+// own sections.
+func (f *Facts) Service(name string) *Service {
+	s, ok := f.Services[name]
+	if !ok {
+		s = &Service{Replicas: []Replica{}}
+		f.Services[name] = s
+	}
+	return s
+}
+
+// Service is one logical service: its replicas and the sections each sensor fills.
+type Service struct {
+	Replicas        []Replica `json:"replicas"`
+	DesiredReplicas int       `json:"desired_replicas"`
+	// Summary holds numbers derived in Go from the replicas, so that policies only compare.
+	Summary *Summary `json:"summary,omitempty"`
+	Metrics *Metrics `json:"metrics,omitempty"`
+	Probe   *Probe   `json:"probe,omitempty"`
+	Anomaly *Anomaly `json:"anomaly,omitempty"`
+	History *History `json:"history,omitempty"`
+}
+
+// Replica is one container of a service.
+type Replica struct {
+	ID            string  `json:"id"`
+	Name          string  `json:"name"`
+	State         string  `json:"state"`  // running|exited|restarting|paused|dead|created
+	Health        string  `json:"health"` // healthy|unhealthy|starting|none
+	ExitCode      int     `json:"exit_code"`
+	OOMKilled     bool    `json:"oom_killed"`
+	RestartCount  int     `json:"restart_count"`
+	CPUPercent    float64 `json:"cpu_percent"`
+	MemBytes      int64   `json:"mem_bytes"`
+	MemLimitBytes int64   `json:"mem_limit_bytes"`
+	MemPercent    float64 `json:"mem_percent"`
+	Trend         *Trend  `json:"trend,omitempty"`
+	// Scaled marks a replica that ARES added with scale_out (label ares.scaled=true); scale_in
+	// removes these first.
+	Scaled bool `json:"scaled,omitempty"`
+}
+
+// Trend is a replica's predictive memory trend.
+type Trend struct {
+	MemSlopeBytesPerS float64  `json:"mem_slope_bytes_per_s"`
+	SecondsToMemLimit *float64 `json:"seconds_to_mem_limit"` // null when not growing or no limit
+}
+
+// Summary is derived from a service's replicas by the engine after gathering.
+type Summary struct {
+	Replicas        int     `json:"replicas"`
+	Running         int     `json:"running"`
+	MeanCPUPercent  float64 `json:"mean_cpu_percent"` // over running replicas, 0 when none
+	MaxMemPercent   float64 `json:"max_mem_percent"`
+	ScaledReplicas  int     `json:"scaled_replicas"` // replicas ARES added with scale_out
+	UnhealthyOrDown int     `json:"unhealthy_or_down"`
+}
+
+// Metrics are a service's request metrics.
+type Metrics struct {
+	RPS          float64 `json:"rps"`
+	ErrorRate    float64 `json:"error_rate"` // 0..1
+	LatencyP99Ms float64 `json:"latency_p99_ms"`
+}
+
+// Probe is the result of a service's HTTP health probe.
+type Probe struct {
+	OK                  bool    `json:"ok"`
+	ConsecutiveFailures int     `json:"consecutive_failures"`
+	LatencyMs           float64 `json:"latency_ms"`
+}
+
+// Anomaly is the anomaly engine's verdict on a service.
+type Anomaly struct {
+	Score     float64 `json:"score"` // 0..1
+	IsAnomaly bool    `json:"is_anomaly"`
+	Risk      string  `json:"risk"` // low|medium|high
+}
+
+// History is what ARES itself did to a service recently.
+type History struct {
+	Actions10m             int     `json:"actions_10m"`
+	SecondsSinceLastAction float64 `json:"seconds_since_last_action"`
+}
+
+// Alert is a firing alert (Alertmanager receiver).
+type Alert struct {
+	Name        string            `json:"name"`
+	Service     string            `json:"service"`
+	Severity    string            `json:"severity"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+	StartsAt    time.Time         `json:"starts_at"`
+}
+
+// SensorStatus reports whether a sensor's sections are fresh. Policies must not act on a
+// section whose sensor reports ok=false.
+type SensorStatus struct {
+	OK    bool    `json:"ok"`
+	AgeS  float64 `json:"age_s"`
+	Error string  `json:"error"`
+}
+
+// Summarize fills every service's Summary from its replicas. The engine calls it after
+// gathering so that policies compare pre-computed numbers instead of doing arithmetic.
+func (f *Facts) Summarize() {
+	for _, s := range f.Services {
+		sum := &Summary{Replicas: len(s.Replicas)}
+		var cpu float64
+		for i := range s.Replicas {
+			r := &s.Replicas[i]
+			if r.State == "running" {
+				sum.Running++
+				cpu += r.CPUPercent
+			}
+			if r.State != "running" || r.Health == "unhealthy" {
+				sum.UnhealthyOrDown++
+			}
+			if r.Scaled {
+				sum.ScaledReplicas++
+			}
+			if r.MemPercent > sum.MaxMemPercent {
+				sum.MaxMemPercent = r.MemPercent
+			}
+		}
+		if sum.Running > 0 {
+			sum.MeanCPUPercent = cpu / float64(sum.Running)
+		}
+		s.Summary = sum
+	}
+}
