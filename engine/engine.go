@@ -17,6 +17,20 @@ type Sensor interface {
 	Collect(ctx context.Context, f *Facts) error // fills its own section only
 }
 
+// SensorFunc adapts a function to Sensor (tests, small built-ins).
+type SensorFunc struct {
+	N string
+	F func(ctx context.Context, f *Facts) error
+}
+
+// Name returns N.
+func (s SensorFunc) Name() string { return s.N }
+
+// Collect calls F.
+func (s SensorFunc) Collect(ctx context.Context, f *Facts) error { return s.F(ctx, f) }
+
+var _ Sensor = SensorFunc{}
+
 // Waker is implemented by sensors that can ask for an immediate tick, e.g. on a Docker die
 // event. Watch blocks until ctx is done; wake never blocks.
 type Waker interface {

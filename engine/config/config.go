@@ -1,0 +1,393 @@
+// Package config loads ARES's configuration: ares.yaml, then ARES_* environment variables, then
+// command-line flags, into one Config that is validated once. It is the only importer of viper.
+// Every component receives its own sub-struct.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// Config is the whole of ARES's configuration. ares.yaml at the repository root documents
+// every key.
+type Config struct {
+	Engine  Engine  `mapstructure:"engine"`
+	Policy  Policy  `mapstructure:"policy"`
+	Docker  Docker  `mapstructure:"docker"`
+	Notify  Notify  `mapstructure:"notify"`
+	Metrics Metrics `mapstructure:"metrics"`
+	Journal Journal `mapstructure:"journal"`
+	Log     Log     `mapstructure:"log"`
+}
+
+// Engine configures the tick loop.
+type Engine struct {
+	Interval      time.Duration `mapstructure:"interval"`
+	TickTimeout   time.Duration `mapstructure:"tick_timeout"`
+	SensorTimeout time.Duration `mapstructure:"sensor_timeout"`
+	ActionTimeout time.Duration `mapstructure:"action_timeout"`
+	DryRun        bool          `mapstructure:"dry_run"`
+}
+
+// Policy configures the policy runtime.
+type Policy struct {
+	Dir          string        `mapstructure:"dir"`
+	Query        string        `mapstructure:"query"`
+	RequireTests bool          `mapstructure:"require_tests"`
+	Debounce     time.Duration `mapstructure:"debounce"`
+	Partition    string        `mapstructure:"partition"`
+}
+
+// Docker configures the Docker sensor and actuator.
+type Docker struct {
+	Host        string        `mapstructure:"host"`
+	Stats       string        `mapstructure:"stats"`
+	CgroupRoot  string        `mapstructure:"cgroup_root"`
+	ResyncEvery int           `mapstructure:"resync_every"`
+	MaxReplicas int           `mapstructure:"max_replicas"`
+	StopTimeout time.Duration `mapstructure:"stop_timeout"`
+	APITimeout  time.Duration `mapstructure:"api_timeout"`
+	Events      bool          `mapstructure:"events"`
+}
+
+// Notify configures the webhook actuator.
+type Notify struct {
+	WebhookURL string        `mapstructure:"webhook_url"`
+	Timeout    time.Duration `mapstructure:"timeout"`
+}
+
+// Metrics configures ARES's own Prometheus endpoint.
+type Metrics struct {
+	Listen string `mapstructure:"listen"`
+}
+
+// Journal configures where tick records go.
+type Journal struct {
+	Path string `mapstructure:"path"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `mapstructure:"level"`
+	Format string `mapstructure:"format"`
+}
+
+// Default returns the configuration ARES runs with when nothing is set: safe, local-only.
+func Default() Config {
+	return Config{
+		Engine: Engine{Interval: 5 * time.Second, TickTimeout: 10 * time.Second, SensorTimeout: 2 * time.Second,
+			ActionTimeout: 30 * time.Second},
+		Policy: Policy{Dir: "policies", Query: "data.ares.decisions", Debounce: 100 * time.Millisecond, Partition: "auto"},
+		Docker: Docker{Stats: "auto", CgroupRoot: "/sys/fs/cgroup", ResyncEvery: 10, MaxReplicas: 4,
+			StopTimeout: 5 * time.Second, APITimeout: 10 * time.Second, Events: true},
+		Notify:  Notify{Timeout: 5 * time.Second},
+		Metrics: Metrics{Listen: "127.0.0.1:9464"},
+		Log:     Log{Level: "info", Format: "text"},
+	}
+}
+
+// FieldError is a configuration error that names the key and the offending value.
+type FieldError struct {
+	Source string // file name, "environment" or "flags"
+	Field  string
+	Value  any
+	Err    error
+}
+
+func (e *FieldError) Error() string {
+	if e.Value == nil {
+		return fmt.Sprintf("%s: %s: %v", e.Source, e.Field, e.Err)
+	}
+	return fmt.Sprintf("%s: %s: %v (got %v)", e.Source, e.Field, e.Err, e.Value)
+}
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Options say where to load from.
+type Options struct {
+	// Path is the config file. Empty means ./ares.yaml when it exists, else defaults only.
+	Path string
+	// Flags maps config keys (e.g. "engine.dry_run") to command-line flags; a flag overrides
+	// the file and the environment only when it was set.
+	Flags map[string]*pflag.Flag
+	// Env is the environment to read ARES_* overrides from; nil means os.Environ().
+	Env []string
+}
+
+// Load reads the file, the environment and the flags, in that order of precedence from low to
+// high, and validates the result.
+func Load(opt Options) (Config, string, error) {
+	v := viper.New()
+	def := Default()
+	keys := leafKeys(reflect.TypeOf(def), "")
+	defaults := flatten(def)
+	for _, k := range keys {
+		v.SetDefault(k, defaults[k])
+	}
+	source := "defaults"
+	path := opt.Path
+	explicit := path != ""
+	if !explicit {
+		if _, err := os.Stat("ares.yaml"); err == nil {
+			path = "ares.yaml"
+		}
+	}
+	if path != "" {
+		source = path
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, "", fmt.Errorf("config: %w", err)
+		}
+		v.SetConfigType("yaml")
+		if err := v.ReadConfig(strings.NewReader(string(raw))); err != nil {
+			return Config{}, "", fmt.Errorf("%s: malformed YAML: %w", path, unwrapAll(err))
+		}
+		if err := checkKeys(v, keys, path); err != nil {
+			return Config{}, "", err
+		}
+	}
+	env := opt.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	if err := applyEnv(v, keys, env); err != nil {
+		return Config{}, "", err
+	}
+	for key, f := range opt.Flags {
+		if f != nil && f.Changed {
+			v.Set(key, f.Value.String())
+		}
+	}
+	var cfg Config
+	hook := mapstructure.ComposeDecodeHookFunc(mapstructure.StringToTimeDurationHookFunc())
+	if err := v.Unmarshal(&cfg, viper.DecodeHook(hook)); err != nil {
+		return Config{}, "", decodeError(v, source, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		var fe *FieldError
+		if errors.As(err, &fe) && fe.Source == "" {
+			fe.Source = source
+		}
+		return Config{}, "", err
+	}
+	return cfg, source, nil
+}
+
+// applyEnv maps ARES_ENGINE_DRY_RUN=true onto engine.dry_run. An ARES_ variable that matches
+// no key is an error, so a typo never silently does nothing.
+func applyEnv(v *viper.Viper, keys []string, env []string) error {
+	byEnv := map[string]string{}
+	for _, k := range keys {
+		byEnv["ARES_"+strings.ToUpper(strings.ReplaceAll(k, ".", "_"))] = k
+	}
+	for _, kv := range env {
+		name, val, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, "ARES_") {
+			continue
+		}
+		key, known := byEnv[name]
+		if !known {
+			if ignoredEnv[name] {
+				continue
+			}
+			return &FieldError{Source: "environment", Field: name, Err: errors.New("unknown ARES_ variable (no such config key)")}
+		}
+		v.Set(key, val)
+	}
+	return nil
+}
+
+// ignoredEnv are ARES_ variables that are not config keys (secrets read elsewhere).
+var ignoredEnv = map[string]bool{"ARES_API_TOKEN": true}
+
+func checkKeys(v *viper.Viper, keys []string, path string) error {
+	known := map[string]bool{}
+	sections := map[string]bool{}
+	for _, k := range keys {
+		known[k] = true
+		sections[strings.SplitN(k, ".", 2)[0]] = true
+	}
+	var unknown []string
+	for _, k := range v.AllKeys() {
+		if !known[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	sort.Strings(unknown)
+	k := unknown[0]
+	hint := ""
+	if s := closest(k, keys); s != "" {
+		hint = fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return &FieldError{Source: path, Field: k, Err: fmt.Errorf("unknown key%s", hint)}
+}
+
+// Validate checks every value and names the first bad key.
+func (c Config) Validate() error {
+	pos := func(field string, d time.Duration) error {
+		if d <= 0 {
+			return &FieldError{Field: field, Value: d, Err: errors.New("must be > 0")}
+		}
+		return nil
+	}
+	checks := []error{
+		pos("engine.interval", c.Engine.Interval),
+		pos("engine.tick_timeout", c.Engine.TickTimeout),
+		pos("engine.sensor_timeout", c.Engine.SensorTimeout),
+		pos("engine.action_timeout", c.Engine.ActionTimeout),
+		pos("policy.debounce", c.Policy.Debounce),
+		pos("docker.stop_timeout", c.Docker.StopTimeout),
+		pos("docker.api_timeout", c.Docker.APITimeout),
+		pos("notify.timeout", c.Notify.Timeout),
+		oneOf("policy.partition", c.Policy.Partition, "auto", "service", "whole"),
+		oneOf("docker.stats", c.Docker.Stats, "auto", "cgroup", "stream"),
+		oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error"),
+		oneOf("log.format", c.Log.Format, "text", "json"),
+	}
+	if c.Policy.Dir == "" {
+		checks = append(checks, &FieldError{Field: "policy.dir", Err: errors.New("must not be empty")})
+	}
+	if !strings.HasPrefix(c.Policy.Query, "data.") {
+		checks = append(checks, &FieldError{Field: "policy.query", Value: c.Policy.Query, Err: errors.New("must be a data reference like data.ares.decisions")})
+	}
+	if c.Docker.MaxReplicas < 1 {
+		checks = append(checks, &FieldError{Field: "docker.max_replicas", Value: c.Docker.MaxReplicas, Err: errors.New("must be >= 1")})
+	}
+	if c.Docker.ResyncEvery < 1 {
+		checks = append(checks, &FieldError{Field: "docker.resync_every", Value: c.Docker.ResyncEvery, Err: errors.New("must be >= 1")})
+	}
+	if c.Engine.SensorTimeout >= c.Engine.TickTimeout && c.Engine.TickTimeout > 0 {
+		checks = append(checks, &FieldError{Field: "engine.sensor_timeout", Value: c.Engine.SensorTimeout, Err: fmt.Errorf("must be shorter than engine.tick_timeout (%s)", c.Engine.TickTimeout)})
+	}
+	if c.Metrics.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			checks = append(checks, &FieldError{Field: "metrics.listen", Value: c.Metrics.Listen, Err: errors.New("must be host:port, or empty to disable")})
+		}
+	}
+	if u := c.Notify.WebhookURL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		checks = append(checks, &FieldError{Field: "notify.webhook_url", Value: u, Err: errors.New("must be an http:// or https:// URL")})
+	}
+	for _, err := range checks {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func oneOf(field, got string, allowed ...string) error {
+	for _, a := range allowed {
+		if got == a {
+			return nil
+		}
+	}
+	return &FieldError{Field: field, Value: fmt.Sprintf("%q", got), Err: fmt.Errorf("must be one of %s", strings.Join(allowed, ", "))}
+}
+
+// leafKeys lists the dotted mapstructure keys of every leaf field of t.
+func leafKeys(t reflect.Type, prefix string) []string {
+	var out []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		key := prefix + f.Tag.Get("mapstructure")
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) {
+			out = append(out, leafKeys(f.Type, key+".")...)
+			continue
+		}
+		out = append(out, key)
+	}
+	return out
+}
+
+// Keys lists every configuration key, e.g. for documentation tests.
+func Keys() []string { return leafKeys(reflect.TypeOf(Config{}), "") }
+
+func flatten(c Config) map[string]any {
+	out := map[string]any{}
+	var walk func(v reflect.Value, prefix string)
+	walk = func(v reflect.Value, prefix string) {
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			key := prefix + f.Tag.Get("mapstructure")
+			if f.Type.Kind() == reflect.Struct {
+				walk(v.Field(i), key+".")
+				continue
+			}
+			out[key] = v.Field(i).Interface()
+		}
+	}
+	walk(reflect.ValueOf(c), "")
+	return out
+}
+
+// closest returns the known key nearest to k by edit distance, if it is near enough to be a typo.
+func closest(k string, keys []string) string {
+	best, bestD := "", 4
+	for _, c := range keys {
+		if d := editDistance(k, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// decodeError turns mapstructure's "'engine.interval' time: invalid duration" into a FieldError
+// that also shows the value that was given.
+func decodeError(v *viper.Viper, source string, err error) error {
+	msg := unwrapAll(err).Error()
+	if i := strings.Index(msg, "'"); i >= 0 {
+		if j := strings.Index(msg[i+1:], "'"); j > 0 {
+			key := msg[i+1 : i+1+j]
+			why := strings.TrimSpace(msg[i+j+2:])
+			if k := strings.LastIndex(why, ": "); k >= 0 && strings.HasPrefix(why, "cannot parse") {
+				why = why[:k]
+			}
+			return &FieldError{Source: source, Field: key, Value: fmt.Sprintf("%q", v.GetString(key)), Err: errors.New(why)}
+		}
+	}
+	return fmt.Errorf("%s: %w", source, unwrapAll(err))
+}
+
+func unwrapAll(err error) error {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		err = u
+	}
+}

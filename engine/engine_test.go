@@ -1,0 +1,229 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type evalFunc func(f *Facts) []Decision
+
+func (e evalFunc) Revision() string { return "rev1" }
+func (e evalFunc) Evaluate(_ context.Context, f *Facts) ([]Decision, []RejectedDecision, error) {
+	return e(f), nil, nil
+}
+func (e evalFunc) Current() Evaluator { return e }
+
+type memJournal struct {
+	mu   sync.Mutex
+	recs []TickRecord
+}
+
+func (m *memJournal) Record(_ context.Context, r TickRecord) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.recs = append(m.recs, r)
+	return nil
+}
+
+func (m *memJournal) last() TickRecord {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.recs[len(m.recs)-1]
+}
+
+type fakeActuator struct {
+	mu   sync.Mutex
+	got  []Action
+	fail bool
+}
+
+func (a *fakeActuator) Name() string { return "fake" }
+func (a *fakeActuator) Act(_ context.Context, x Action) (Outcome, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.got = append(a.got, x)
+	if a.fail {
+		return Outcome{}, errors.New("boom")
+	}
+	return Outcome{Detail: "did it"}, nil
+}
+
+func dockerSensor(state string) Sensor {
+	return SensorFunc{N: "docker", F: func(_ context.Context, f *Facts) error {
+		s := f.Service("api")
+		s.Replicas = append(s.Replicas, Replica{Name: "api-1", State: state, CPUPercent: 30}, Replica{Name: "api-2", State: "running", CPUPercent: 50, Scaled: true})
+		s.DesiredReplicas = 1
+		return nil
+	}}
+}
+
+// restartExited is a tiny policy written in Go for engine tests.
+var restartExited = evalFunc(func(f *Facts) []Decision {
+	var out []Decision
+	for name, s := range f.Services {
+		for _, r := range s.Replicas {
+			if r.State == "exited" {
+				out = append(out, Decision{Action: ActRestart, Service: name, Replica: r.Name, Reason: "exited"})
+			}
+		}
+	}
+	return out
+})
+
+func TestTickGatherEvaluateActRecord(t *testing.T) {
+	j := &memJournal{}
+	act := &fakeActuator{}
+	slow := SensorFunc{N: "slow", F: func(ctx context.Context, f *Facts) error {
+		f.Service("api").Probe = &Probe{OK: true} // must be discarded: this sensor overruns
+		<-ctx.Done()
+		time.Sleep(50 * time.Millisecond)
+		return nil
+	}}
+	panics := SensorFunc{N: "panics", F: func(context.Context, *Facts) error { panic("bad sensor") }}
+	probe := SensorFunc{N: "probe", F: func(_ context.Context, f *Facts) error {
+		f.Service("api").Probe = &Probe{OK: false, ConsecutiveFailures: 3}
+		return nil
+	}}
+	e, err := New(Options{SensorTimeout: 30 * time.Millisecond, Sensors: []Sensor{dockerSensor("exited"), slow, panics, probe},
+		Policy: restartExited, Journal: j, Actuators: map[string]Actuator{ActRestart: act}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Tick(context.Background(), time.Now(), "once"); err != nil {
+		t.Fatal(err)
+	}
+	rec := j.last()
+	f := rec.Facts
+	if !f.Sensors["docker"].OK || !f.Sensors["probe"].OK {
+		t.Errorf("healthy sensors reported not ok: %+v", f.Sensors)
+	}
+	if st := f.Sensors["slow"]; st.OK || !strings.Contains(st.Error, "timed out") {
+		t.Errorf("slow sensor status = %+v", st)
+	}
+	if st := f.Sensors["panics"]; st.OK || !strings.Contains(st.Error, "panic: bad sensor") {
+		t.Errorf("panicking sensor status = %+v", st)
+	}
+	api := f.Services["api"]
+	if api.Probe == nil || api.Probe.ConsecutiveFailures != 3 {
+		t.Errorf("probe section = %+v (the slow sensor's write must not win)", api.Probe)
+	}
+	if s := api.Summary; s == nil || s.Running != 1 || s.MeanCPUPercent != 50 || s.ScaledReplicas != 1 || s.UnhealthyOrDown != 1 {
+		t.Errorf("summary = %+v", api.Summary)
+	}
+	if len(rec.Actions) != 1 || rec.Actions[0].Outcome == nil || rec.Actions[0].Outcome.Result != ResultOK || rec.Actions[0].Outcome.Detail != "did it" {
+		t.Fatalf("actions = %+v", rec.Actions)
+	}
+	if len(act.got) != 1 || act.got[0].Replica != "api-1" {
+		t.Errorf("actuator got %+v", act.got)
+	}
+	if rec.PolicyRev != "rev1" || rec.Trigger != "once" {
+		t.Errorf("record = %+v", rec)
+	}
+}
+
+func TestDryRunCallsNoActuator(t *testing.T) {
+	j := &memJournal{}
+	act := &fakeActuator{}
+	e, _ := New(Options{DryRun: true, Sensors: []Sensor{dockerSensor("exited")}, Policy: restartExited, Journal: j,
+		Actuators: map[string]Actuator{ActRestart: act}})
+	_ = e.Tick(context.Background(), time.Now(), "once")
+	if len(act.got) != 0 {
+		t.Fatalf("dry run called the actuator: %+v", act.got)
+	}
+	rec := j.last()
+	if !rec.DryRun || len(rec.Actions) != 1 || rec.Actions[0].Verdict != VerdictDryRun || rec.Actions[0].Outcome != nil {
+		t.Errorf("record = %+v", rec.Actions)
+	}
+}
+
+func TestActuatorFailureAndMissingActuatorBecomeData(t *testing.T) {
+	j := &memJournal{}
+	e, _ := New(Options{Sensors: []Sensor{dockerSensor("exited")}, Policy: evalFunc(func(*Facts) []Decision {
+		return []Decision{{Action: ActRestart, Service: "api", Replica: "api-1", Reason: "x"}, {Action: ActNotify, Service: "api", Reason: "y"}}
+	}), Journal: j, Actuators: map[string]Actuator{ActRestart: &fakeActuator{fail: true}}})
+	if err := e.Tick(context.Background(), time.Now(), "once"); err != nil {
+		t.Fatal(err)
+	}
+	acts := j.last().Actions
+	if acts[0].Outcome.Result != ResultError || !strings.Contains(acts[0].Outcome.Error, "fake: boom") {
+		t.Errorf("failed actuator outcome = %+v", acts[0].Outcome)
+	}
+	if acts[1].Outcome.Result != ResultError || !strings.Contains(acts[1].Outcome.Error, `no actuator configured for "notify"`) {
+		t.Errorf("missing actuator outcome = %+v", acts[1].Outcome)
+	}
+}
+
+type wakeSensor struct {
+	SensorFunc
+	ready chan func(string)
+}
+
+func (w wakeSensor) Watch(ctx context.Context, wake func(string)) error {
+	w.ready <- wake
+	<-ctx.Done()
+	return nil
+}
+
+func TestRunTicksAtOnceOnWake(t *testing.T) {
+	j := &memJournal{}
+	ws := wakeSensor{SensorFunc: SensorFunc{N: "docker", F: func(context.Context, *Facts) error { return nil }}, ready: make(chan func(string), 1)}
+	e, _ := New(Options{Interval: time.Hour, Sensors: []Sensor{ws}, Policy: restartExited, Journal: j})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- e.Run(ctx) }()
+	wake := <-ws.ready
+	waitFor(t, func() bool { j.mu.Lock(); defer j.mu.Unlock(); return len(j.recs) == 1 }) // the first tick runs at start
+	start := time.Now()
+	wake("event:die")
+	waitFor(t, func() bool { j.mu.Lock(); defer j.mu.Unlock(); return len(j.recs) == 2 })
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("woken tick took %s", d)
+	}
+	if got := j.last().Trigger; got != "event:die" {
+		t.Errorf("trigger = %q", got)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run returned %v", err)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("condition not met in 5s")
+}
+
+func TestDecisionValidate(t *testing.T) {
+	cases := []struct {
+		d    Decision
+		want string
+	}{
+		{Decision{Action: "restart", Service: "a", Replica: "a-1", Reason: "r"}, ""},
+		{Decision{Action: "scale_out", Service: "a", Reason: "r"}, ""},
+		{Decision{Service: "a", Reason: "r"}, `missing field "action"`},
+		{Decision{Action: "reboot", Service: "a", Reason: "r"}, `unknown action "reboot"`},
+		{Decision{Action: "restart", Reason: "r"}, `missing field "service"`},
+		{Decision{Action: "restart", Service: "a"}, `missing field "reason"`},
+		{Decision{Action: "scale_in", Service: "a", Replica: "a-1", Reason: "r"}, "service-level"},
+	}
+	for _, c := range cases {
+		err := c.d.Validate()
+		if (err == nil) != (c.want == "") || (err != nil && !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%+v: err %v, want %q", c.d, err, c.want)
+		}
+	}
+	if Rank(ActRecycle) >= Rank(ActRestart) {
+		t.Error("recycle must outrank restart")
+	}
+}
