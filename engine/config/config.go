@@ -58,6 +58,9 @@ type Docker struct {
 	StopTimeout time.Duration `mapstructure:"stop_timeout"`
 	APITimeout  time.Duration `mapstructure:"api_timeout"`
 	Events      bool          `mapstructure:"events"`
+	// Labels are extra "key=value" labels a container must carry, on top of ares.enable=true,
+	// for this ARES to see or touch it (several ARES instances on one host, tests).
+	Labels []string `mapstructure:"labels"`
 }
 
 // Notify configures the webhook actuator.
@@ -89,7 +92,7 @@ func Default() Config {
 			ActionTimeout: 30 * time.Second},
 		Policy: Policy{Dir: "policies", Query: "data.ares.decisions", Debounce: 100 * time.Millisecond, Partition: "auto"},
 		Docker: Docker{Stats: "auto", CgroupRoot: "/sys/fs/cgroup", ResyncEvery: 10, MaxReplicas: 4,
-			StopTimeout: 5 * time.Second, APITimeout: 10 * time.Second, Events: true},
+			StopTimeout: 5 * time.Second, APITimeout: 10 * time.Second, Events: true, Labels: []string{}},
 		Notify:  Notify{Timeout: 5 * time.Second},
 		Metrics: Metrics{Listen: "127.0.0.1:9464"},
 		Log:     Log{Level: "info", Format: "text"},
@@ -169,7 +172,7 @@ func Load(opt Options) (Config, string, error) {
 		}
 	}
 	var cfg Config
-	hook := mapstructure.ComposeDecodeHookFunc(mapstructure.StringToTimeDurationHookFunc())
+	hook := mapstructure.ComposeDecodeHookFunc(mapstructure.StringToTimeDurationHookFunc(), mapstructure.StringToSliceHookFunc(","))
 	if err := v.Unmarshal(&cfg, viper.DecodeHook(hook)); err != nil {
 		return Config{}, "", decodeError(v, source, err)
 	}
@@ -271,6 +274,11 @@ func (c Config) Validate() error {
 	}
 	if c.Engine.SensorTimeout >= c.Engine.TickTimeout && c.Engine.TickTimeout > 0 {
 		checks = append(checks, &FieldError{Field: "engine.sensor_timeout", Value: c.Engine.SensorTimeout, Err: fmt.Errorf("must be shorter than engine.tick_timeout (%s)", c.Engine.TickTimeout)})
+	}
+	for i, l := range c.Docker.Labels {
+		if k, _, ok := strings.Cut(l, "="); !ok || k == "" {
+			checks = append(checks, &FieldError{Field: fmt.Sprintf("docker.labels[%d]", i), Value: fmt.Sprintf("%q", l), Err: errors.New("must be key=value")})
+		}
 	}
 	if c.Metrics.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {

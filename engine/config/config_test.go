@@ -130,3 +130,18 @@ func TestShippedConfigDocumentsEveryKey(t *testing.T) {
 		}
 	}
 }
+
+func TestDockerLabels(t *testing.T) {
+	cfg, _, err := Load(Options{Path: write(t, "docker:\n  labels: [a=b, c=d]\n"), Env: []string{}})
+	if err != nil || len(cfg.Docker.Labels) != 2 || cfg.Docker.Labels[1] != "c=d" {
+		t.Fatalf("file labels = %v, %v", cfg.Docker.Labels, err)
+	}
+	cfg, _, err = Load(Options{Path: write(t, ""), Env: []string{"ARES_DOCKER_LABELS=x=1,y=2"}})
+	if err != nil || len(cfg.Docker.Labels) != 2 || cfg.Docker.Labels[0] != "x=1" {
+		t.Fatalf("env labels = %v, %v", cfg.Docker.Labels, err)
+	}
+	_, _, err = Load(Options{Path: write(t, "docker:\n  labels: [novalue]\n"), Env: []string{}})
+	if err == nil || !strings.Contains(err.Error(), "docker.labels[0]: must be key=value") {
+		t.Fatalf("err = %v", err)
+	}
+}

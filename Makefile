@@ -1,0 +1,45 @@
+# ARES. `make help` lists the targets.
+GO       ?= go
+OPA      := $(GO) tool opa
+PKGS     := ./...
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+COVER_MIN ?= 90
+
+.PHONY: help build test test-go test-policies lint bench demo demo-down clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+build: ## build bin/ares (static)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ares ./cmd/ares
+
+test: test-policies test-go ## policy tests, then Go unit and integration tests (needs scripts/services.sh)
+
+test-go:
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+test-policies: ## opa test with the coverage floor
+	$(OPA) test policies/
+	@$(OPA) test --coverage --format=json policies/ > .opa-coverage.json; \
+	  cov=$$(python3 -c 'import json;print(json.load(open(".opa-coverage.json"))["coverage"])'); rm -f .opa-coverage.json; \
+	  echo "policy coverage: $$cov% (floor $(COVER_MIN)%)"; \
+	  python3 -c "import sys; sys.exit(0 if float('$$cov') >= $(COVER_MIN) else 1)" || { echo "policy coverage below $(COVER_MIN)%"; exit 1; }
+
+lint: ## gofmt, go vet, opa fmt, opa check --strict
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	@out=$$($(OPA) fmt --list policies/); if [ -n "$$out" ]; then echo "opa fmt needed:"; echo "$$out"; exit 1; fi
+	$(OPA) check --strict policies/
+
+bench: ## benchmarks with ratios against their baselines
+	bash scripts/bench.sh
+
+demo: build ## build, start a demo service and ARES, kill a replica and watch it heal
+	bash scripts/demo.sh up
+
+demo-down: ## remove everything make demo started
+	bash scripts/demo.sh down
+
+clean: ## remove build output
+	rm -rf bin dist

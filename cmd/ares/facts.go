@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ares-sre/ares/engine"
+	dockersensor "github.com/ares-sre/ares/sensors/docker"
+)
+
+type factsOpts struct {
+	cf     configFlags
+	output string
+}
+
+func newFactsCmd() *cobra.Command {
+	o := factsOpts{}
+	cmd := &cobra.Command{
+		Use:   "facts",
+		Short: "Gather facts once from the live sensors and print them",
+		Long: `facts runs every sensor once, exactly as a tick of 'ares run' would, and prints the facts
+document: a table for people, or the JSON document (docs/facts.md) with -o json. Save real
+situations as policy test fixtures and replay them with 'ares eval'.`,
+		Example: `  # what does ARES see right now?
+  ares facts
+
+  # capture a fixture for a policy test
+  ares facts -o json > policies/testdata/cart-down.json
+  ares eval --facts policies/testdata/cart-down.json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runFacts(cmd.Context(), o, cmd.OutOrStdout())
+		},
+	}
+	o.cf.register(cmd)
+	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+func runFacts(ctx context.Context, o factsOpts, w io.Writer) error {
+	if o.output != "text" && o.output != "json" {
+		return fmt.Errorf("--output %q: want text or json", o.output)
+	}
+	cfg, _, err := o.cf.load()
+	if err != nil {
+		return err
+	}
+	cli, err := dockerClient(ctx, cfg.Docker)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	sensor := dockersensor.New(cli, dockersensor.Options{
+		CgroupRoot: cfg.Docker.CgroupRoot, Stats: cfg.Docker.Stats, ResyncEvery: cfg.Docker.ResyncEvery, Timeout: cfg.Docker.APITimeout, Labels: cfg.Docker.Labels,
+	}, newLogger(cfg.Log, io.Discard))
+	eng, err := engine.New(engine.Options{SensorTimeout: cfg.Engine.SensorTimeout, Sensors: []engine.Sensor{sensor},
+		Policy: noPolicy{}, Journal: discard{}})
+	if err != nil {
+		return err
+	}
+	f := eng.Gather(ctx, 1, time.Now())
+	if o.output == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(f)
+	}
+	return printFactsTable(w, f)
+}
+
+func printFactsTable(w io.Writer, f *engine.Facts) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tREPLICA\tSTATE\tHEALTH\tEXIT\tRESTARTS\tCPU%\tMEM\tMEM%")
+	names := make([]string, 0, len(f.Services))
+	for n := range f.Services {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		s := f.Services[n]
+		for _, r := range s.Replicas {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%.1f\t%s\t%.1f\n", n, r.Name, r.State, r.Health, r.ExitCode, r.RestartCount,
+				r.CPUPercent, mib(r.MemBytes), r.MemPercent)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var bad []string
+	for name, st := range f.Sensors {
+		if !st.OK {
+			bad = append(bad, fmt.Sprintf("sensor %s: %s", name, st.Error))
+		}
+	}
+	sort.Strings(bad)
+	if len(names) == 0 {
+		fmt.Fprintln(w, "no containers labelled ares.enable=true")
+	}
+	if len(bad) > 0 {
+		fmt.Fprintln(w, strings.Join(bad, "\n"))
+	}
+	return nil
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1fMiB", float64(b)/(1<<20)) }
+
+type noPolicy struct{}
+
+func (noPolicy) Current() engine.Evaluator { return nil }
+
+type discard struct{}
+
+func (discard) Record(context.Context, engine.TickRecord) error { return nil }

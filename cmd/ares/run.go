@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+
+	dockeract "github.com/ares-sre/ares/actuators/docker"
+	"github.com/ares-sre/ares/actuators/notify"
+	"github.com/ares-sre/ares/engine"
+	"github.com/ares-sre/ares/engine/governor"
+	"github.com/ares-sre/ares/engine/journal"
+	"github.com/ares-sre/ares/engine/policy"
+	dockersensor "github.com/ares-sre/ares/sensors/docker"
+)
+
+type runOpts struct {
+	cf     configFlags
+	once   bool
+	output string
+}
+
+func newRunCmd() *cobra.Command {
+	o := runOpts{}
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the healing loop: gather facts, evaluate policies, act",
+		Long: `run starts the tick loop. Every engine.interval (and at once on a Docker die, oom or
+health_status event) ARES gathers the facts of every container labelled ares.enable=true,
+evaluates the policies in policy.dir and carries out the admitted decisions through the
+Docker Engine API. Decisions and actions are printed to standard output as they happen
+(one line each, or one JSON object per tick with -o json); logs go to standard error.
+
+Policy files are watched: save a .rego or data.json and the next tick uses it. A policy set
+that does not compile is refused and the last good one keeps running.
+
+With --dry-run nothing is ever changed: every tick prints what ARES would do.
+Prometheus metrics are served on metrics.listen (default 127.0.0.1:9464/metrics).`,
+		Example: `  # see what ARES would do, without doing it
+  ares run --dry-run
+
+  # one tick, as JSON, then exit (e.g. from a cron job or a test)
+  ares run --dry-run --once -o json
+
+  # heal for real, with your own config and policies
+  ares run --config /etc/ares/ares.yaml --policies /etc/ares/policies`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runRun(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	o.cf.register(cmd)
+	cmd.Flags().Bool("dry-run", false, "evaluate and print decisions, never act (engine.dry_run)")
+	cmd.Flags().String("policies", "", "policy directory (policy.dir)")
+	cmd.Flags().Duration("interval", 0, "time between ticks (engine.interval)")
+	cmd.Flags().BoolVar(&o.once, "once", false, "run one tick and exit")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "decision output: text or json")
+	o.cf.bind(cmd, "dry-run", "engine.dry_run")
+	o.cf.bind(cmd, "policies", "policy.dir")
+	o.cf.bind(cmd, "interval", "engine.interval")
+	return cmd
+}
+
+func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
+	printer, err := journal.NewPrinter(w, o.output)
+	if err != nil {
+		return fmt.Errorf("--output: %w", err)
+	}
+	cfg, source, err := o.cf.load()
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, errw)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	pol, err := policy.NewWatcher(cfg.Policy.Dir, policy.Options{
+		Query: cfg.Policy.Query, RequireTests: cfg.Policy.RequireTests, Debounce: cfg.Policy.Debounce,
+		Partition: cfg.Policy.Partition, Log: log.With("component", "policy"),
+	}, reg)
+	if err != nil {
+		return err
+	}
+	cli, err := dockerClient(ctx, cfg.Docker)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+
+	var sensor engine.Sensor = dockersensor.New(cli, dockersensor.Options{
+		CgroupRoot: cfg.Docker.CgroupRoot, Stats: cfg.Docker.Stats, ResyncEvery: cfg.Docker.ResyncEvery, Timeout: cfg.Docker.APITimeout, Labels: cfg.Docker.Labels,
+	}, log.With("sensor", "docker"))
+	if !cfg.Docker.Events {
+		sensor = noWatch{sensor}
+	}
+	docker := dockeract.New(cli, dockeract.Options{
+		MaxReplicas: cfg.Docker.MaxReplicas, StopTimeout: cfg.Docker.StopTimeout, Timeout: cfg.Engine.ActionTimeout,
+	}, log.With("actuator", "docker"))
+	notifier := notify.New(cfg.Notify.WebhookURL, cfg.Notify.Timeout, log.With("actuator", "notify"))
+
+	journals := journal.Multi{printer}
+	if cfg.Journal.Path != "" {
+		jf, err := journal.OpenFile(cfg.Journal.Path)
+		if err != nil {
+			return err
+		}
+		defer jf.Close()
+		journals = append(journals, jf)
+	}
+	eng, err := engine.New(engine.Options{
+		Interval: cfg.Engine.Interval, TickTimeout: cfg.Engine.TickTimeout, SensorTimeout: cfg.Engine.SensorTimeout,
+		ActionTimeout: cfg.Engine.ActionTimeout, DryRun: cfg.Engine.DryRun,
+		Sensors: []engine.Sensor{sensor}, Policy: pol, Governor: governor.New(),
+		Actuators: map[string]engine.Actuator{
+			engine.ActRestart: docker, engine.ActRecycle: docker, engine.ActScaleOut: docker, engine.ActScaleIn: docker,
+			engine.ActNotify: notifier,
+		},
+		Journal: journals, Metrics: engine.NewInstruments(reg), Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("ares starting", "config", source, "policy_rev", pol.Current().Revision(), "policy_dir", cfg.Policy.Dir,
+		"dry_run", cfg.Engine.DryRun, "interval", cfg.Engine.Interval, "docker", cli.DaemonHost())
+
+	if o.once {
+		return eng.Tick(ctx, time.Now(), "once")
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if cfg.Metrics.Listen != "" {
+		srv, err := serveMetrics(cfg.Metrics.Listen, reg, log)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := pol.Run(ctx); err != nil && ctx.Err() == nil {
+			log.Error("policy watcher stopped; policies will not hot-reload", "err", err)
+		}
+	}()
+	err = eng.Run(ctx)
+	cancel()
+	log.Info("ares stopped")
+	return err
+}
+
+func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics.listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server stopped", "err", err)
+		}
+	}()
+	log.Info("metrics served", "addr", "http://"+ln.Addr().String()+"/metrics")
+	return srv, nil
+}
+
+// noWatch hides a sensor's Watch method (docker.events: false).
+type noWatch struct{ engine.Sensor }

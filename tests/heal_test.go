@@ -1,0 +1,277 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/ares-sre/ares/internal/dockertest"
+)
+
+func kill(t *testing.T, id string) {
+	t.Helper()
+	if _, err := dockertest.Client(t).ContainerKill(context.Background(), id, client.ContainerKillOptions{Signal: "KILL"}); err != nil {
+		t.Fatalf("kill %s: %v", id, err)
+	}
+}
+
+func inspectID(t *testing.T, name string) string {
+	res, err := dockertest.Client(t).ContainerInspect(context.Background(), name, client.ContainerInspectOptions{})
+	if err != nil {
+		return ""
+	}
+	return res.Container.ID
+}
+
+func waitHealthy(t *testing.T, id string) {
+	t.Helper()
+	dockertest.Eventually(t, 30*time.Second, id[:12]+" healthy", func() bool {
+		st, h := dockertest.State(t, id)
+		return st == "running" && h == "healthy"
+	})
+}
+
+// The default policy pack, live: a killed labelled container is restarted and answers its
+// health check again; a killed container without ares.enable is left alone.
+func TestKilledContainerIsRestarted(t *testing.T) {
+	label, labels := scope(t)
+	name := "e2e-kill-" + labels["ares.test.scope"]
+	labels["ares.service"] = "web"
+	id := dockertest.Run(t, dockertest.Spec{Name: name, Labels: labels, Publish: true})
+	bystander := dockertest.Run(t, dockertest.Spec{Name: name + "-unlabelled",
+		Labels: map[string]string{"ares.test.scope": labels["ares.test.scope"], "ares.service": "web"}})
+	waitHealthy(t, id)
+
+	p := startAres(t, filepath.Join(dockertest.ModuleRoot(t), "policies"), label)
+	dockertest.Eventually(t, 10*time.Second, "first tick", func() bool { return len(p.ticks(t)) > 0 })
+	kill(t, id)
+	kill(t, bystander)
+	killed := time.Now()
+
+	dockertest.Eventually(t, 20*time.Second, "ares restarts the killed container", func() bool {
+		return contains(p.actions(t, "admit"), "restart web/"+name)
+	})
+	waitHealthy(t, id)
+	addr := dockertest.HostPort(t, id)
+	dockertest.Eventually(t, 10*time.Second, "restarted container answers /health", func() bool {
+		code, _, err := dockertest.Get(addr, "/health")
+		return err == nil && code == 200
+	})
+	t.Logf("killed → healthy again in %s", time.Since(killed).Round(time.Millisecond))
+	var outcome string
+	for _, tk := range p.ticks(t) {
+		for _, a := range tk.Actions {
+			if a.Replica == name && a.Outcome != nil {
+				outcome = a.Outcome.Result
+			}
+		}
+	}
+	if outcome != "ok" {
+		t.Errorf("restart outcome = %q, want ok", outcome)
+	}
+	time.Sleep(2 * time.Second) // several more ticks
+	if st, _ := dockertest.State(t, bystander); st != "exited" {
+		t.Errorf("container without ares.enable=true was touched: state %s", st)
+	}
+	for _, a := range p.actions(t, "") {
+		if strings.Contains(a, "unlabelled") {
+			t.Errorf("ares decided on an unlabelled container: %s", a)
+		}
+	}
+}
+
+// --dry-run prints the decision and restarts nothing, in both output formats.
+func TestDryRunPrintsAndRestartsNothing(t *testing.T) {
+	label, labels := scope(t)
+	name := "e2e-dry-" + labels["ares.test.scope"]
+	labels["ares.service"] = "web"
+	id := dockertest.Run(t, dockertest.Spec{Name: name, Labels: labels})
+	waitHealthy(t, id)
+	policies := filepath.Join(dockertest.ModuleRoot(t), "policies")
+
+	p := startAres(t, policies, label, "--dry-run")
+	kill(t, id)
+	dockertest.Eventually(t, 20*time.Second, "dry run decides restart", func() bool {
+		return contains(p.actions(t, "dry_run"), "restart web/"+name)
+	})
+	time.Sleep(2 * time.Second)
+	if st, _ := dockertest.State(t, id); st != "exited" {
+		t.Fatalf("dry run changed the container: state %s", st)
+	}
+	if got := p.actions(t, "admit"); len(got) != 0 {
+		t.Errorf("dry run admitted actions: %v", got)
+	}
+
+	// The text form, one tick.
+	cmd := exec.Command(binary(t), "run", "--dry-run", "--once", "--policies", policies, "--config", filepath.Join(dockertest.ModuleRoot(t), "ares.yaml"))
+	cmd.Env = append(os.Environ(), "ARES_DOCKER_LABELS="+label, "ARES_METRICS_LISTEN=")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ares run --once: %v", err)
+	}
+	want := fmt.Sprintf("tick 1  restart  web/%s  exited with code 137", name)
+	if !strings.Contains(string(out), want) {
+		t.Errorf("text output %q does not contain %q", out, want)
+	}
+	if st, _ := dockertest.State(t, id); st != "exited" {
+		t.Errorf("dry run --once changed the container: state %s", st)
+	}
+}
+
+const notifyPolicy = `package ares
+
+decisions contains {"action": "notify", "service": name, "reason": data.ares.msg} if {
+	some name, _ in input.services
+}
+`
+
+// Editing a policy file changes the next decision without a restart; a broken file leaves the
+// old policy acting and the error reported with its file and line.
+func TestPolicyHotReload(t *testing.T) {
+	label, labels := scope(t)
+	labels["ares.service"] = "web"
+	dockertest.Run(t, dockertest.Spec{Name: "e2e-reload-" + labels["ares.test.scope"], Labels: labels})
+	dir := t.TempDir()
+	writePolicy(t, dir, "notify.rego", notifyPolicy)
+	writePolicy(t, dir, "data.json", `{"ares": {"msg": "v1"}}`)
+
+	p := startAres(t, dir, label, "--dry-run")
+	reasons := func() []string {
+		var out []string
+		for _, tk := range p.ticks(t) {
+			for _, d := range tk.Decisions {
+				out = append(out, d.Reason)
+			}
+		}
+		return out
+	}
+	dockertest.Eventually(t, 10*time.Second, "v1 decisions", func() bool { return contains(reasons(), "v1") })
+
+	written := time.Now()
+	writePolicy(t, dir, "data.json", `{"ares": {"msg": "v2"}}`)
+	dockertest.Eventually(t, 10*time.Second, "v2 decisions after the edit", func() bool { return contains(reasons(), "v2") })
+	t.Logf("edit → new decision in %s (ticks every 500ms)", time.Since(written).Round(time.Millisecond))
+	revs := map[string]bool{}
+	for _, tk := range p.ticks(t) {
+		revs[tk.PolicyRev] = true
+	}
+	if len(revs) != 2 {
+		t.Errorf("policy revisions seen: %v, want 2", revs)
+	}
+
+	writePolicy(t, dir, "broken.rego", "package ares\n\ndecisions contains x if {\n  x := \n}\n")
+	dockertest.Eventually(t, 10*time.Second, "reload failure reported with file and line", func() bool {
+		return strings.Contains(p.stderr.String(), "broken.rego:")
+	})
+	n := len(p.ticks(t))
+	dockertest.Eventually(t, 10*time.Second, "ticks go on", func() bool { return len(p.ticks(t)) >= n+3 })
+	last := p.ticks(t)[len(p.ticks(t))-1]
+	if len(last.Decisions) != 1 || last.Decisions[0].Reason != "v2" {
+		t.Errorf("after a broken edit the old policy must keep acting: %+v", last.Decisions)
+	}
+	if p.cmd.ProcessState != nil {
+		t.Error("ares exited after a broken policy")
+	}
+}
+
+// recycle through `ares run`: an unhealthy replica is replaced by a new container with the same
+// name that answers on the same network alias.
+func TestRecycleKeepsNameAndAlias(t *testing.T) {
+	label, labels := scope(t)
+	sc := labels["ares.test.scope"]
+	netw := dockertest.Network(t, "e2e-recycle")
+	labels["ares.service"] = "api"
+	name := "e2e-recycle-" + sc
+	id := dockertest.Run(t, dockertest.Spec{Name: name, Labels: labels, Network: netw, Alias: "api", Publish: true})
+	probe := dockertest.Run(t, dockertest.Spec{Name: name + "-probe", Network: netw, Publish: true})
+	waitHealthy(t, id)
+	dir := t.TempDir()
+	writePolicy(t, dir, "recycle.rego", `package ares
+
+decisions contains {"action": "recycle", "service": name, "replica": r.name, "reason": "unhealthy"} if {
+	some name, svc in input.services
+	some r in svc.replicas
+	r.health == "unhealthy"
+}
+`)
+	p := startAres(t, dir, label)
+	code, _, err := dockertest.Get(dockertest.HostPort(t, id), "/sick")
+	if err != nil || code != 200 {
+		t.Fatalf("make it sick: %d %v", code, err)
+	}
+	dockertest.Eventually(t, 30*time.Second, "recycled: new id under the same name", func() bool {
+		nid := inspectID(t, name)
+		return nid != "" && nid != id
+	})
+	nid := inspectID(t, name)
+	t.Cleanup(func() { dockertest.Remove(nid) })
+	waitHealthy(t, nid)
+	paddr := dockertest.HostPort(t, probe)
+	dockertest.Eventually(t, 15*time.Second, "new container answers on the alias", func() bool {
+		code, body, err := dockertest.Get(paddr, "/fetch?url=http://api:8080/")
+		return err == nil && code == 200 && body == nid[:12]
+	})
+	if !contains(p.actions(t, "admit"), "recycle api/"+name) {
+		t.Errorf("no recycle action printed: %v", p.actions(t, ""))
+	}
+}
+
+// scale_out through `ares run`: the new replica answers on the service's alias.
+func TestScaleOutAnswersOnAlias(t *testing.T) {
+	label, labels := scope(t)
+	sc := labels["ares.test.scope"]
+	netw := dockertest.Network(t, "e2e-scale")
+	labels["ares.service"] = "api"
+	name := "e2e-scale-" + sc
+	id := dockertest.Run(t, dockertest.Spec{Name: name, Labels: labels, Network: netw, Alias: "api"})
+	probe := dockertest.Run(t, dockertest.Spec{Name: name + "-probe", Network: netw, Publish: true})
+	waitHealthy(t, id)
+	dir := t.TempDir()
+	writePolicy(t, dir, "scale.rego", `package ares
+
+decisions contains {"action": "scale_out", "service": name, "reason": "fewer than 2 replicas"} if {
+	some name, svc in input.services
+	svc.summary.replicas < 2
+}
+`)
+	p := startAres(t, dir, label)
+	dockertest.Eventually(t, 30*time.Second, "scale_out done", func() bool {
+		for _, tk := range p.ticks(t) {
+			for _, a := range tk.Actions {
+				if a.Action == "scale_out" && a.Outcome != nil && a.Outcome.Result == "ok" {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	paddr := dockertest.HostPort(t, probe)
+	seen := map[string]bool{}
+	dockertest.Eventually(t, 20*time.Second, "two replicas answer on the alias", func() bool {
+		_, body, err := dockertest.Get(paddr, "/fetch?url=http://api:8080/")
+		if err == nil && len(body) == 12 {
+			seen[body] = true
+		}
+		return len(seen) == 2
+	})
+	if !seen[id[:12]] {
+		t.Errorf("original replica not among %v", seen)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	n := 0
+	for _, a := range p.actions(t, "admit") {
+		if strings.HasPrefix(a, "scale_out") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d scale_out actions, want exactly 1 (the policy stops at 2 replicas)", n)
+	}
+}
