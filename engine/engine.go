@@ -262,7 +262,7 @@ func (e *Engine) actOne(ctx context.Context, a Action) Outcome {
 	}
 	if err != nil {
 		out.Result = ResultError
-		out.Error = fmt.Sprintf("%s: %v", act.Name(), err)
+		out.Error = err.Error() // actuators prefix their own errors ("docker: restart x: ...")
 	} else if out.Result == "" {
 		out.Result = ResultOK
 	}

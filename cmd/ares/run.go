@@ -105,7 +105,7 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 		sensor = noWatch{sensor}
 	}
 	docker := dockeract.New(cli, dockeract.Options{
-		MaxReplicas: cfg.Docker.MaxReplicas, StopTimeout: cfg.Docker.StopTimeout, Timeout: cfg.Engine.ActionTimeout,
+		MaxReplicas: cfg.Docker.MaxReplicas, StopTimeout: cfg.Docker.StopTimeout, Timeout: cfg.Engine.ActionTimeout, Labels: cfg.Docker.Labels,
 	}, log.With("actuator", "docker"))
 	notifier := notify.New(cfg.Notify.WebhookURL, cfg.Notify.Timeout, log.With("actuator", "notify"))
 
