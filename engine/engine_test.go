@@ -149,7 +149,7 @@ func TestActuatorFailureAndMissingActuatorBecomeData(t *testing.T) {
 		t.Fatal(err)
 	}
 	acts := j.last().Actions
-	if acts[0].Outcome.Result != ResultError || !acts[0].Outcome.Error == "boom" {
+	if acts[0].Outcome.Result != ResultError || acts[0].Outcome.Error != "boom" {
 		t.Errorf("failed actuator outcome = %+v", acts[0].Outcome)
 	}
 	if acts[1].Outcome.Result != ResultError || !strings.Contains(acts[1].Outcome.Error, `no actuator configured for "notify"`) {

@@ -27,8 +27,8 @@ var (
 	kReplicas, kDesired, kSummary, kMetrics, kProbe, kAnomaly, kHistory = ast.StringTerm("replicas"), ast.StringTerm("desired_replicas"), ast.StringTerm("summary"), ast.StringTerm("metrics"), ast.StringTerm("probe"), ast.StringTerm("anomaly"), ast.StringTerm("history")
 
 	kID, kName, kState, kHealth, kExitCode, kOOM, kRestarts = ast.StringTerm("id"), ast.StringTerm("name"), ast.StringTerm("state"), ast.StringTerm("health"), ast.StringTerm("exit_code"), ast.StringTerm("oom_killed"), ast.StringTerm("restart_count")
-	kCPU, kMemBytes, kMemLimit, kMemPct, kTrend, kScaled          = ast.StringTerm("cpu_percent"), ast.StringTerm("mem_bytes"), ast.StringTerm("mem_limit_bytes"), ast.StringTerm("mem_percent"), ast.StringTerm("trend"), ast.StringTerm("scaled")
-	kSlope, kSecsToLimit                                          = ast.StringTerm("mem_slope_bytes_per_s"), ast.StringTerm("seconds_to_mem_limit")
+	kCPU, kMemBytes, kMemLimit, kMemPct, kTrend, kScaled    = ast.StringTerm("cpu_percent"), ast.StringTerm("mem_bytes"), ast.StringTerm("mem_limit_bytes"), ast.StringTerm("mem_percent"), ast.StringTerm("trend"), ast.StringTerm("scaled")
+	kSlope, kSecsToLimit                                    = ast.StringTerm("mem_slope_bytes_per_s"), ast.StringTerm("seconds_to_mem_limit")
 
 	kSumReplicas, kRunning, kMeanCPU, kMaxMem, kScaledReplicas, kUnhealthyOrDown = ast.StringTerm("replicas"), ast.StringTerm("running"), ast.StringTerm("mean_cpu_percent"), ast.StringTerm("max_mem_percent"), ast.StringTerm("scaled_replicas"), ast.StringTerm("unhealthy_or_down")
 
@@ -292,11 +292,13 @@ func serviceTerm(s *engine.Service) *ast.Term { return ast.NewTerm(serviceValue(
 
 type keyBuf []byte
 
-func (b keyBuf) u64(v uint64) keyBuf   { return binary.AppendUvarint(b, v) }
-func (b keyBuf) i64(v int64) keyBuf    { return binary.AppendVarint(b, v) }
-func (b keyBuf) f64(v float64) keyBuf  { return binary.LittleEndian.AppendUint64(b, math.Float64bits(v)) }
-func (b keyBuf) str(s string) keyBuf   { return append(b.u64(uint64(len(s))), s...) }
-func (b keyBuf) flag(v bool) keyBuf    { return append(b, boolByte(v)) }
+func (b keyBuf) u64(v uint64) keyBuf { return binary.AppendUvarint(b, v) }
+func (b keyBuf) i64(v int64) keyBuf  { return binary.AppendVarint(b, v) }
+func (b keyBuf) f64(v float64) keyBuf {
+	return binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+}
+func (b keyBuf) str(s string) keyBuf     { return append(b.u64(uint64(len(s))), s...) }
+func (b keyBuf) flag(v bool) keyBuf      { return append(b, boolByte(v)) }
 func (b keyBuf) time(t time.Time) keyBuf { return b.str(t.Format(time.RFC3339Nano)) }
 
 func boolByte(v bool) byte {

@@ -121,12 +121,11 @@ func taintedBy(ref ast.Ref, tainted map[string]ast.Ref) ast.Ref {
 
 type ruleState struct {
 	tainted     map[string]ast.Ref
-	keys        map[ast.Var]struct{}            // service keys bound in positive positions
-	closureKeys map[ast.Var]*ast.Location       // service keys used inside closures
-	whole       string                          // why the rule is not per-service
+	keys        map[ast.Var]struct{}      // service keys bound in positive positions
+	closureKeys map[ast.Var]*ast.Location // service keys used inside closures
+	calls       map[string]struct{}       // tainted functions called
+	whole       string                    // why the rule is not per-service
 	clock       bool
-	calls       map[string]struct{}             // tainted functions called (opaque keys)
-	_           struct{ noCopy [0]func() }      //nolint:unused
 }
 
 // walk visits x; closure is true inside comprehensions, negations and every.
@@ -137,18 +136,20 @@ func (st *ruleState) walk(x any, closure bool) {
 		}
 		switch x := x.(type) {
 		case *ast.Expr:
+			if x.IsCall() {
+				st.call(x.Operator(), closure || x.Negated)
+			}
 			if x.Negated && !closure {
 				st.walk(exprParts(x), true)
-				st.walkWith(x)
+				for _, w := range x.With {
+					st.walk(w, true)
+				}
 				return true
-			}
-			if x.IsCall() {
-				st.call(x.Operator(), x.Location)
 			}
 		case ast.Call:
 			if len(x) > 0 {
 				if op, ok := x[0].Value.(ast.Ref); ok {
-					st.call(op, x[0].Location)
+					st.call(op, closure)
 				}
 			}
 		case *ast.ArrayComprehension, *ast.SetComprehension, *ast.ObjectComprehension, *ast.Every:
@@ -156,8 +157,6 @@ func (st *ruleState) walk(x any, closure bool) {
 				st.walk(x, true)
 				return true
 			}
-		case ast.Ref:
-			st.ref(x, closure, nil)
 		case *ast.Term:
 			if r, ok := x.Value.(ast.Ref); ok {
 				st.ref(r, closure, x.Location)
@@ -174,36 +173,40 @@ func exprParts(x *ast.Expr) any {
 		return t
 	case *ast.Term:
 		return t
-	case *ast.SomeDecl, *ast.Every:
+	case *ast.SomeDecl:
+		return t
+	case *ast.Every:
 		return t
 	}
 	return nil
 }
 
-func (st *ruleState) walkWith(x *ast.Expr) {
-	for _, w := range x.With {
-		st.walk(w, true)
-	}
-}
-
-func (st *ruleState) call(op ast.Ref, l *ast.Location) {
+// call notes calls of non-deterministic builtins and of service-derived functions. The latter
+// count as one more service key, or make the rule whole inside a closure.
+func (st *ruleState) call(op ast.Ref, closure bool) {
 	if b, ok := ast.BuiltinMap[op.String()]; ok {
 		if b.Nondeterministic {
 			st.clock = true
 		}
 		return
 	}
-	if p := taintedBy(op, st.tainted); p != nil {
-		if st.calls == nil {
-			st.calls = map[string]struct{}{}
-		}
-		st.calls[p.String()] = struct{}{}
-		st.addKey(ast.Var("$call:"+p.String()), false, l)
+	p := taintedBy(op, st.tainted)
+	if p == nil {
+		return
 	}
+	if closure {
+		st.whole = fmt.Sprintf("calls %s, which depends on input.services, inside an aggregate, negation or every", op)
+		return
+	}
+	if st.calls == nil {
+		st.calls = map[string]struct{}{}
+	}
+	st.calls[p.String()] = struct{}{}
+	st.addKey(ast.Var("$call:"+p.String()), false, nil)
 }
 
-// ref classifies one reference. Refs that are call operators were handled by call and are
-// seen here again; they are recognised by being exactly a tainted function's path.
+// ref classifies one reference. Call operators were handled by call and are seen here again;
+// they are recognised by being exactly a called tainted function's path.
 func (st *ruleState) ref(ref ast.Ref, closure bool, l *ast.Location) {
 	switch {
 	case isBareInput(ref):

@@ -33,6 +33,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/tester"
 	"github.com/open-policy-agent/opa/v1/util"
@@ -96,6 +97,7 @@ type Set struct {
 	files    []string // relative to dir, slash-separated, sorted
 	rev      string
 	pq       rego.PreparedEvalQuery
+	store    storage.Store
 	plan     analysis
 	log      *slog.Logger
 	counters *cacheCounters // may be nil
@@ -233,7 +235,7 @@ func load(ctx context.Context, dir string, opt Options, counters *cacheCounters,
 		rels[i] = f.rel
 	}
 	return &Set{
-		dir: dir, query: opt.Query, files: rels, rev: rev, pq: pq, plan: plan,
+		dir: dir, query: opt.Query, files: rels, rev: rev, pq: pq, store: store, plan: plan,
 		log: opt.Log, counters: counters,
 	}, nil
 }

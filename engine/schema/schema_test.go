@@ -13,7 +13,7 @@ import (
 	"github.com/ares-sre/ares/engine/schema"
 )
 
-// example is the shared example document (/work/shared/examples/facts.json).
+// example is the shared example document (shared/examples/facts.json, the pinned example).
 func example(t *testing.T) []byte {
 	t.Helper()
 	raw, err := os.ReadFile("testdata/facts.json")

@@ -1,0 +1,93 @@
+package policy
+
+// Measured numbers: see the comment filled in after running
+//   go test -run xxx -bench . -benchtime 20x ./engine/policy/
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/util"
+
+	"github.com/ares-sre/ares/engine"
+)
+
+func reportTick(b *testing.B, total time.Duration) {
+	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/tick")
+}
+
+func BenchmarkEvaluate(b *testing.B) {
+	for _, bc := range []struct {
+		services int
+		changed  string
+		frac     float64
+	}{
+		{1000, "10pct", 0.10},
+		{1000, "all", 1},
+		{5000, "steady", 0},
+	} {
+		b.Run(fmt.Sprintf("services=%d,changed=%s", bc.services, bc.changed), func(b *testing.B) {
+			set := mustLoad(b, packDir(b), Options{})
+			if !set.Partitioned() {
+				b.Fatalf("pack is not partitioned: %s", set.PartitionReason())
+			}
+			rng := rand.New(rand.NewPCG(1, 2))
+			f := genFacts(rng, bc.services, 1)
+			mustEval(b, set, f) // warm the cache
+			var total time.Duration
+			b.ResetTimer()
+			for range b.N {
+				b.StopTimer()
+				if bc.frac > 0 {
+					mutate(rng, f, bc.frac)
+				}
+				b.StartTimer()
+				start := time.Now()
+				mustEval(b, set, f)
+				total += time.Since(start)
+			}
+			reportTick(b, total)
+		})
+	}
+}
+
+// BenchmarkBaselineEvalInput is the plain approach: the facts as a JSON-decoded map through
+// rego.EvalInput, one query over the whole document, no cache.
+func BenchmarkBaselineEvalInput(b *testing.B) {
+	for _, n := range []int{1000, 5000} {
+		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
+			set := mustLoad(b, packDir(b), Options{})
+			pq := set.pq
+			f := genFacts(rand.New(rand.NewPCG(1, 2)), n, 1)
+			input := jsonMap(b, f)
+			ctx := context.Background()
+			var total time.Duration
+			b.ResetTimer()
+			for range b.N {
+				start := time.Now()
+				if _, err := pq.Eval(ctx, rego.EvalInput(input)); err != nil {
+					b.Fatal(err)
+				}
+				total += time.Since(start)
+			}
+			reportTick(b, total)
+		})
+	}
+}
+
+func jsonMap(tb testing.TB, f *engine.Facts) any {
+	bs, err := json.Marshal(f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var v any
+	if err := util.UnmarshalJSON(bs, &v); err != nil {
+		tb.Fatal(err)
+	}
+	return v
+}
