@@ -88,7 +88,10 @@ func startAres(t *testing.T, policies, label string, args ...string) *aresProc {
 	root := dockertest.ModuleRoot(t)
 	all := append([]string{"run", "--config", filepath.Join(root, "ares.yaml"), "--policies", policies, "-o", "json"}, args...)
 	cmd := exec.Command(binary(t), all...)
-	cmd.Env = append(os.Environ(), "ARES_DOCKER_LABELS="+label, "ARES_METRICS_LISTEN=", "ARES_ENGINE_INTERVAL=500ms", "ARES_LOG_LEVEL=debug")
+	if os.Getenv("ARES_METRICS_LISTEN") == "" {
+		t.Setenv("ARES_METRICS_LISTEN", "")
+	}
+	cmd.Env = append(os.Environ(), "ARES_DOCKER_LABELS="+label, "ARES_ENGINE_INTERVAL=500ms", "ARES_LOG_LEVEL=debug")
 	p := &aresProc{cmd: cmd, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 	if err := cmd.Start(); err != nil {

@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -142,6 +143,8 @@ func TestPolicyHotReload(t *testing.T) {
 	writePolicy(t, dir, "notify.rego", notifyPolicy)
 	writePolicy(t, dir, "data.json", `{"ares": {"msg": "v1"}}`)
 
+	metricsAddr := freeAddr(t)
+	t.Setenv("ARES_METRICS_LISTEN", metricsAddr)
 	p := startAres(t, dir, label, "--dry-run")
 	reasons := func() []string {
 		var out []string
@@ -179,6 +182,34 @@ func TestPolicyHotReload(t *testing.T) {
 	if p.cmd.ProcessState != nil {
 		t.Error("ares exited after a broken policy")
 	}
+
+	// The reloads are counted on /metrics, with the live revision.
+	_, body, err := dockertest.Get(metricsAddr, "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`ares_policy_reloads_total{result="success"} 2`, // the first load and the edit
+		`ares_policy_reloads_total{result="failure"} 1`,
+		`ares_policy_revision_info{revision="` + last.PolicyRev + `"} 1`,
+		`ares_ticks_total{trigger="interval"}`,
+		`ares_decisions_total{action="notify"}`,
+		`ares_actions_total{action="notify",result="dry_run"}`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 // recycle through `ares run`: an unhealthy replica is replaced by a new container with the same
