@@ -69,7 +69,7 @@ service_action(action, reason) := {"action": action, "service": "api", "reason":
 
 busy_summary := {"replicas": 2, "running": 2, "mean_cpu_percent": 85, "max_mem_percent": 50, "scaled_replicas": 0, "unhealthy_or_down": 0}
 
-# The shared example document (/work/shared/examples/facts.json) yields exactly one decision.
+# The shared example document (shared/examples/facts.json, the pinned example) yields exactly one decision.
 example_facts := {
 	"version": 1,
 	"tick": 42,

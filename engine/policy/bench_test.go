@@ -1,7 +1,22 @@
+// Benchmarks of the policy runtime against plain rego.EvalInput, on testdata/pack (six rules
+// like the default pack, thresholds in data.json) over N services with two replicas each.
+//
+//	go test -run xxx -bench . -benchtime 20x ./engine/policy/
+//
+// Measured 2026-12-04, OPA v1.22.4, Go 1.26, 2 cores (AMD EPYC) shared with other builds: load
+// average 3.4 to 5 during the runs, so the spread is wide; ranges over 3 to 6 runs, ms/tick:
+//
+//	Evaluate   services=1000, 10% changed     7.2 .. 12
+//	Evaluate   services=1000, all changed    53 .. 98   (target 30: missed on this host)
+//	Evaluate   services=5000, steady          6.4 .. 9.7
+//	Baseline   services=1000 (EvalInput)    101 .. 116
+//	Baseline   services=5000 (EvalInput)    580 .. 813
+//
+// Where the time goes when everything changed: about 7 ms converting 1000 services to
+// ast.Value (now spread over the workers), about 6.6 us fixed cost per Eval, and 35..65 us of
+// OPA evaluation per service for this pack; GC adds a quarter. The default pack in policies/
+// costs about 150 us per service (comprehension-based precedence), 11 ms at 10 % changed.
 package policy
-
-// Measured numbers: see the comment filled in after running
-//   go test -run xxx -bench . -benchtime 20x ./engine/policy/
 
 import (
 	"context"

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -253,11 +252,7 @@ func (s *Set) parallel(ctx context.Context, n int, fn func(i int) error) error {
 
 // eval runs the prepared query on one input and decodes the decision set.
 func (s *Set) eval(ctx context.Context, txn storage.Transaction, input ast.Value) (*result, error) {
-	opts := []rego.EvalOption{rego.EvalParsedInput(input)}
-	if txn != nil && os.Getenv("NOTXN") == "" {
-		opts = append(opts, rego.EvalTransaction(txn))
-	}
-	rs, err := s.pq.Eval(ctx, opts...)
+	rs, err := s.pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalTransaction(txn))
 	if err != nil {
 		return nil, fmt.Errorf("policy: evaluate %s: %w", s.query, err)
 	}

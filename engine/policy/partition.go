@@ -68,6 +68,9 @@ func analyse(c *ast.Compiler, modules map[string]*ast.Module) analysis {
 		}
 		for v, l := range st.closureKeys {
 			if _, ok := st.keys[v]; !ok {
+				if l == nil {
+					l = r.Location
+				}
 				return analysis{reason: fmt.Sprintf("%s: rule %s aggregates or quantifies over services", loc(l), r.Head.Ref()), clock: a.clock}
 			}
 		}
