@@ -4,7 +4,6 @@ OPA      := $(GO) tool opa
 PKGS     := ./...
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
-COVER_MIN ?= 90
 
 .PHONY: help build test test-go test-policies lint bench demo demo-down clean
 
@@ -19,12 +18,8 @@ test: test-policies test-go ## policy tests, then Go unit and integration tests 
 test-go:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
-test-policies: ## opa test with the coverage floor
+test-policies: ## opa test over policies/ (the coverage floor is checked by go test ./tests)
 	$(OPA) test policies/
-	@$(OPA) test --coverage --format=json policies/ > .opa-coverage.json; \
-	  cov=$$(python3 -c 'import json;print(json.load(open(".opa-coverage.json"))["coverage"])'); rm -f .opa-coverage.json; \
-	  echo "policy coverage: $$cov% (floor $(COVER_MIN)%)"; \
-	  python3 -c "import sys; sys.exit(0 if float('$$cov') >= $(COVER_MIN) else 1)" || { echo "policy coverage below $(COVER_MIN)%"; exit 1; }
 
 lint: ## gofmt, go vet, opa fmt, opa check --strict
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
