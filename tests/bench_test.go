@@ -169,8 +169,8 @@ func BenchmarkEventToAction(b *testing.B) {
 // timeline notes when each stage of the event → action path happened, to show where the
 // time goes.
 type timeline struct {
-	mu    sync.Mutex
-	wakes []time.Time // sensor called wake
+	mu       sync.Mutex
+	wakes    []time.Time // sensor called wake
 	acts     map[string]time.Time
 	collects []time.Duration
 }
