@@ -77,10 +77,20 @@ type RejectedDecision struct {
 // Action is a decision after the governor looked at it.
 type Action struct {
 	Decision
+	// Sensed is the target replica as this tick's facts saw it (nil for service-level
+	// actions or a replica the facts do not hold): actuators may act on its container id
+	// without reading it again when the daemon itself re-checks the state atomically.
+	Sensed *SensedReplica `json:"sensed,omitempty"`
 	// Verdict is "admit", "dry_run" or "suppress"; Why explains a suppression.
 	Verdict string   `json:"verdict"`
 	Why     string   `json:"why,omitempty"`
 	Outcome *Outcome `json:"outcome,omitempty"`
+}
+
+// SensedReplica identifies the container a replica-level decision was made about.
+type SensedReplica struct {
+	ID    string `json:"id"`
+	State string `json:"state"`
 }
 
 // Governor verdicts.

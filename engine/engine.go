@@ -223,6 +223,12 @@ func (e *Engine) Tick(ctx context.Context, now time.Time, trigger string) error 
 		rec.Decisions = []Decision{}
 	}
 	rec.Actions = e.opt.Governor.Admit(rec.Decisions, rec.Facts, now, e.opt.DryRun)
+	for i := range rec.Actions {
+		a := &rec.Actions[i]
+		if r := rec.Facts.Replica(a.Service, a.Replica); a.Replica != "" && r != nil {
+			a.Sensed = &SensedReplica{ID: r.ID, State: r.State}
+		}
+	}
 	e.act(ctx, log, rec.Actions)
 	rec.Duration = time.Since(start)
 	e.opt.Metrics.observeTick(rec)

@@ -55,7 +55,7 @@ func (a *fakeActuator) Act(_ context.Context, x Action) (Outcome, error) {
 func dockerSensor(state string) Sensor {
 	return SensorFunc{N: "docker", F: func(_ context.Context, f *Facts) error {
 		s := f.Service("api")
-		s.Replicas = append(s.Replicas, Replica{Name: "api-1", State: state, CPUPercent: 30}, Replica{Name: "api-2", State: "running", CPUPercent: 50, Scaled: true})
+		s.Replicas = append(s.Replicas, Replica{ID: "c1", Name: "api-1", State: state, CPUPercent: 30}, Replica{Name: "api-2", State: "running", CPUPercent: 50, Scaled: true})
 		s.DesiredReplicas = 1
 		return nil
 	}}
@@ -119,6 +119,9 @@ func TestTickGatherEvaluateActRecord(t *testing.T) {
 	}
 	if len(act.got) != 1 || act.got[0].Replica != "api-1" {
 		t.Errorf("actuator got %+v", act.got)
+	}
+	if s := act.got[0].Sensed; s == nil || s.ID != "c1" || s.State != "exited" {
+		t.Errorf("the action must carry the replica as sensed this tick: %+v", s)
 	}
 	if rec.PolicyRev != "rev1" || rec.Trigger != "once" {
 		t.Errorf("record = %+v", rec)

@@ -42,6 +42,20 @@ func (f *Facts) Service(name string) *Service {
 	return s
 }
 
+// Replica returns the named replica of the named service, or nil.
+func (f *Facts) Replica(service, name string) *Replica {
+	s := f.Services[service]
+	if s == nil {
+		return nil
+	}
+	for i := range s.Replicas {
+		if s.Replicas[i].Name == name {
+			return &s.Replicas[i]
+		}
+	}
+	return nil
+}
+
 // Service is one logical service: its replicas and the sections each sensor fills.
 type Service struct {
 	Replicas        []Replica `json:"replicas"`

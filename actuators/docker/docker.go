@@ -103,7 +103,7 @@ func (a *Actuator) Act(ctx context.Context, act engine.Action) (engine.Outcome, 
 		if act.Replica == "" {
 			detail, err = a.restartService(ctx, act.Service)
 		} else {
-			detail, err = a.restartReplica(ctx, act.Service, act.Replica)
+			detail, err = a.restartReplica(ctx, act.Service, act.Replica, act.Sensed)
 		}
 	case engine.ActRecycle:
 		if act.Replica == "" {

@@ -141,6 +141,41 @@ func TestRestartReplica(t *testing.T) {
 		}
 	})
 
+	t.Run("sensed down: started by id without a read", func(t *testing.T) {
+		e.kill(id)
+		out, err := e.act.Act(context.Background(), engine.Action{
+			Decision: engine.Decision{Action: engine.ActRestart, Service: e.svc, Replica: name, Reason: "test"},
+			Verdict:  engine.VerdictAdmit, Sensed: &engine.SensedReplica{ID: id, State: "exited"}})
+		if err != nil || out.Detail != "started "+name+" (was exited)" {
+			t.Fatalf("Act = %+v, %v; want the sensed fast path", out, err)
+		}
+		e.waitHealthy(id)
+	})
+
+	t.Run("sensed id gone: falls back to the name", func(t *testing.T) {
+		e.kill(id)
+		out, err := e.act.Act(context.Background(), engine.Action{
+			Decision: engine.Decision{Action: engine.ActRestart, Service: e.svc, Replica: name, Reason: "test"},
+			Verdict:  engine.VerdictAdmit, Sensed: &engine.SensedReplica{ID: strings.Repeat("0", 64), State: "exited"}})
+		if err != nil || !strings.HasPrefix(out.Detail, "started "+name+" (was exited, exit code 137)") {
+			t.Fatalf("Act = %+v, %v; want the inspect path", out, err)
+		}
+		e.waitHealthy(id)
+	})
+
+	t.Run("sensed down but running by now: a no-op, not a restart", func(t *testing.T) {
+		before := e.inspect(id).State.StartedAt
+		_, err := e.act.Act(context.Background(), engine.Action{
+			Decision: engine.Decision{Action: engine.ActRestart, Service: e.svc, Replica: name, Reason: "test"},
+			Verdict:  engine.VerdictAdmit, Sensed: &engine.SensedReplica{ID: id, State: "exited"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after := e.inspect(id).State.StartedAt; after != before {
+			t.Errorf("a running container was restarted (StartedAt %s → %s)", before, after)
+		}
+	})
+
 	t.Run("unknown replica", func(t *testing.T) {
 		_, err := e.act1(engine.ActRestart, e.svc+"-nope")
 		if err == nil || !strings.Contains(err.Error(), `"`+e.svc+`-nope"`) || !strings.HasPrefix(err.Error(), "docker: restart "+e.svc+"-nope: ") {

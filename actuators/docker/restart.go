@@ -7,19 +7,47 @@ import (
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+
+	"github.com/ares-sre/ares/engine"
 )
 
 // restartReplica brings one replica back. A replica that is not running is started: this is
 // the fast path after a die event, one inspect and then ContainerStart. A running one is
 // restarted with the stop timeout.
-func (a *Actuator) restartReplica(ctx context.Context, service, replica string) (string, error) {
+//
+// Faster still: when this tick's facts saw the replica down (sensed), its container is started
+// by id at once. That id came from the sensor's list of labelled containers, and a container's
+// labels never change, so the safety check holds; the daemon re-checks the state under the
+// container's lock (starting a running container is a no-op), so the action stays idempotent.
+// An inspect would instead wait tens of milliseconds on that lock while the daemon cleans up
+// after the die. A container that is gone (recycled meanwhile) falls back to the inspect path.
+func (a *Actuator) restartReplica(ctx context.Context, service, replica string, sensed *engine.SensedReplica) (string, error) {
+	if sensed != nil && sensed.ID != "" && isDown(sensed.State) {
+		_, err := a.cli.ContainerStart(ctx, sensed.ID, client.ContainerStartOptions{})
+		if err == nil {
+			return fmt.Sprintf("started %s (was %s)", replica, sensed.State), nil
+		}
+		if !cerrdefs.IsNotFound(err) {
+			return "", fmt.Errorf("start: %w", err)
+		}
+	}
 	c, err := a.replica(ctx, service, replica)
 	if err != nil {
 		return "", err
 	}
 	return a.restart(ctx, c)
+}
+
+// isDown reports a state from which a container is started rather than restarted.
+func isDown(state string) bool {
+	switch container.ContainerState(state) {
+	case container.StateExited, container.StateCreated, container.StateDead:
+		return true
+	}
+	return false
 }
 
 // restart starts or restarts an inspected, checked container and says which.

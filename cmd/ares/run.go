@@ -100,7 +100,7 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 
 	var sensor engine.Sensor = dockersensor.New(cli, dockersensor.Options{
 		CgroupRoot: cfg.Docker.CgroupRoot, Stats: cfg.Docker.Stats, ResyncEvery: cfg.Docker.ResyncEvery, Timeout: cfg.Docker.APITimeout, Labels: cfg.Docker.Labels,
-	}, log.With("sensor", "docker"))
+	}, log)
 	if !cfg.Docker.Events {
 		sensor = noWatch{sensor}
 	}

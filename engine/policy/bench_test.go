@@ -1,28 +1,23 @@
-// Benchmarks of the policy runtime against plain rego.EvalInput, on testdata/pack (six rules
-// like the default pack, thresholds in data.json) over N services with two replicas each.
+// Benchmarks of the policy runtime against plain rego.EvalInput, on two packs: testdata/pack
+// (six rules like the default pack, thresholds in data.json) and the real default pack in
+// policies/, over N services with two replicas each.
 //
-//	go test -run xxx -bench . -benchtime 20x ./engine/policy/
+//	go test -run xxx -bench 'Evaluate|Baseline' -benchtime 10x ./engine/policy/
 //
-// Measured 2026-12-04, OPA v1.22.4, Go 1.26, 2 cores (AMD EPYC) shared with other builds: load
-// average 3.4 to 5 during the runs, so the spread is wide; ranges over 3 to 6 runs, ms/tick:
-//
-//	Evaluate   services=1000, 10% changed     7.2 .. 12
-//	Evaluate   services=1000, all changed    53 .. 98   (target 30: missed on this host)
-//	Evaluate   services=5000, steady          6.4 .. 9.7
-//	Baseline   services=1000 (EvalInput)    101 .. 116
-//	Baseline   services=5000 (EvalInput)    580 .. 813
-//
-// Where the time goes when everything changed: about 7 ms converting 1000 services to
-// ast.Value (now spread over the workers), about 6.6 us fixed cost per Eval, and 35..65 us of
-// OPA evaluation per service for this pack; GC adds a quarter. The default pack in policies/
-// costs about 150 us per service (comprehension-based precedence), 11 ms at 10 % changed.
+// NUMBERS
 package policy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,63 +31,262 @@ func reportTick(b *testing.B, total time.Duration) {
 	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/tick")
 }
 
+// benchPack is a policy directory under benchmark.
+type benchPack struct {
+	name string
+	dir  func(testing.TB) string
+}
+
+var benchPacks = []benchPack{
+	{"testdata", packDir},
+	{"default", func(testing.TB) string { return "../../policies" }},
+}
+
+// benchFacts is genFacts with more of the default pack's paths in play: a quarter of the
+// services run above their desired_replicas (scale_in), a few have a probe failing three times
+// or more with both replicas fine (service-level restart) or a high risk with errors
+// (service-level restart superseding replica restarts). genFacts already draws exited, dead
+// and unhealthy replicas, OOM kills, memory above 90 % with a positive or negative slope, CPU
+// from 0 to 100 %, risks, error rates and recent actions (cooldown).
+func benchFacts(rng *rand.Rand, n int) *engine.Facts {
+	f := genFacts(rng, n, 1)
+	for _, name := range sortedKeys(f.Services) {
+		s := f.Services[name]
+		if rng.IntN(4) == 0 {
+			s.DesiredReplicas = 1
+		}
+		tweakService(rng, s)
+	}
+	f.Summarize()
+	return f
+}
+
+// tweakService raises the share of probe and anomaly restarts over what mutateService draws.
+func tweakService(rng *rand.Rand, s *engine.Service) {
+	switch rng.IntN(20) {
+	case 0:
+		s.Probe = &engine.Probe{ConsecutiveFailures: 3 + rng.IntN(4), LatencyMs: 0}
+		for j := range s.Replicas {
+			s.Replicas[j].State, s.Replicas[j].Health = "running", "healthy"
+		}
+	case 1:
+		s.Anomaly = &engine.Anomaly{Score: 0.9, IsAnomaly: true, Risk: "high"}
+		s.Metrics = &engine.Metrics{RPS: 10, ErrorRate: 0.05 + rng.Float64()*0.2}
+	}
+}
+
+// benchMutate is mutate for benchFacts.
+func benchMutate(rng *rand.Rand, f *engine.Facts, frac float64) {
+	names := sortedKeys(f.Services)
+	k := max(1, int(float64(len(names))*frac))
+	for _, i := range rng.Perm(len(names))[:k] {
+		s := f.Services[names[i]]
+		mutateService(rng, s)
+		tweakService(rng, s)
+	}
+	f.Tick++
+	f.Time = f.Time.Add(5 * time.Second)
+	f.Summarize()
+}
+
+// setMetricsStale makes the metrics sensor stale (or fresh again). It changes the shared
+// sections, so every cached service is evaluated again.
+func setMetricsStale(f *engine.Facts, stale bool) {
+	if stale {
+		f.Sensors["metrics"] = engine.SensorStatus{OK: false, AgeS: 30, Error: "timeout"}
+	} else {
+		f.Sensors["metrics"] = engine.SensorStatus{OK: true, AgeS: 0.4}
+	}
+}
+
+// checkCoverage fails when the default pack decides no action of some kind on f, so that the
+// benchmark measures its real paths and not only the cheap "nothing to do" ones.
+func checkCoverage(b *testing.B, set *Set, f *engine.Facts) {
+	b.Helper()
+	ds, rej := mustEval(b, set, f)
+	if len(rej) > 0 {
+		b.Fatalf("rejected decisions: %v", rej)
+	}
+	byAction := map[string]int{}
+	replicaRestarts := 0
+	for _, d := range ds {
+		byAction[d.Action]++
+		if d.Action == engine.ActRestart && d.Replica != "" {
+			replicaRestarts++
+		}
+	}
+	for _, a := range engine.KnownActions {
+		if byAction[a] == 0 {
+			b.Fatalf("no %s decision over %d services (%v): facts do not exercise the pack", a, len(f.Services), byAction)
+		}
+	}
+	if replicaRestarts == 0 || replicaRestarts == byAction[engine.ActRestart] {
+		b.Fatalf("want replica-level and service-level restarts, got %d of %d", replicaRestarts, byAction[engine.ActRestart])
+	}
+}
+
 func BenchmarkEvaluate(b *testing.B) {
-	for _, bc := range []struct {
-		services int
-		changed  string
-		frac     float64
-	}{
-		{1000, "10pct", 0.10},
-		{1000, "all", 1},
-		{5000, "steady", 0},
-	} {
-		b.Run(fmt.Sprintf("services=%d,changed=%s", bc.services, bc.changed), func(b *testing.B) {
-			set := mustLoad(b, packDir(b), Options{})
-			if !set.Partitioned() {
-				b.Fatalf("pack is not partitioned: %s", set.PartitionReason())
-			}
-			rng := rand.New(rand.NewPCG(1, 2))
-			f := genFacts(rng, bc.services, 1)
-			mustEval(b, set, f) // warm the cache
-			var total time.Duration
-			b.ResetTimer()
-			for range b.N {
-				b.StopTimer()
-				if bc.frac > 0 {
-					mutate(rng, f, bc.frac)
+	for _, p := range benchPacks {
+		for _, bc := range []struct {
+			services int
+			changed  string
+			frac     float64
+		}{
+			{1000, "10pct", 0.10},
+			{1000, "all", 1},
+			{5000, "steady", 0},
+		} {
+			b.Run(fmt.Sprintf("pack=%s,services=%d,changed=%s", p.name, bc.services, bc.changed), func(b *testing.B) {
+				set := mustLoad(b, p.dir(b), Options{})
+				if !set.Partitioned() {
+					b.Fatalf("pack is not partitioned: %s", set.PartitionReason())
 				}
-				b.StartTimer()
-				start := time.Now()
-				mustEval(b, set, f)
-				total += time.Since(start)
-			}
-			reportTick(b, total)
-		})
+				rng := rand.New(rand.NewPCG(1, 2))
+				f := benchFacts(rng, bc.services)
+				if p.name == "default" {
+					checkCoverage(b, set, f)
+				}
+				mustEval(b, set, f) // warm the cache
+				var total time.Duration
+				b.ResetTimer()
+				for i := range b.N {
+					b.StopTimer()
+					if bc.frac > 0 {
+						benchMutate(rng, f, bc.frac)
+					}
+					if bc.frac == 1 {
+						// Everything is evaluated again anyway: one tick in four with stale
+						// metrics (anomaly restarts turn into notifies).
+						setMetricsStale(f, i%4 == 3)
+					}
+					b.StartTimer()
+					start := time.Now()
+					mustEval(b, set, f)
+					total += time.Since(start)
+				}
+				reportTick(b, total)
+			})
+		}
 	}
 }
 
 // BenchmarkBaselineEvalInput is the plain approach: the facts as a JSON-decoded map through
 // rego.EvalInput, one query over the whole document, no cache.
 func BenchmarkBaselineEvalInput(b *testing.B) {
-	for _, n := range []int{1000, 5000} {
-		b.Run(fmt.Sprintf("services=%d", n), func(b *testing.B) {
-			set := mustLoad(b, packDir(b), Options{})
-			pq := set.pq
-			f := genFacts(rand.New(rand.NewPCG(1, 2)), n, 1)
-			input := jsonMap(b, f)
-			ctx := context.Background()
-			var total time.Duration
-			b.ResetTimer()
-			for range b.N {
-				start := time.Now()
-				if _, err := pq.Eval(ctx, rego.EvalInput(input)); err != nil {
-					b.Fatal(err)
+	for _, p := range benchPacks {
+		for _, n := range []int{1000, 5000} {
+			b.Run(fmt.Sprintf("pack=%s,services=%d", p.name, n), func(b *testing.B) {
+				set := mustLoad(b, p.dir(b), Options{})
+				pq := set.pq
+				f := benchFacts(rand.New(rand.NewPCG(1, 2)), n)
+				input := jsonMap(b, f)
+				ctx := context.Background()
+				var total time.Duration
+				b.ResetTimer()
+				for range b.N {
+					start := time.Now()
+					if _, err := pq.Eval(ctx, rego.EvalInput(input)); err != nil {
+						b.Fatal(err)
+					}
+					total += time.Since(start)
 				}
-				total += time.Since(start)
-			}
-			reportTick(b, total)
-		})
+				reportTick(b, total)
+			})
+		}
 	}
+}
+
+// BenchmarkBaselineSidecar is the other plain approach: OPA as a sidecar server (opa run
+// --server on loopback), the facts POSTed as JSON every tick; encoding and the round trip are
+// included. Skipped when the opa binary does not start within 20 s.
+func BenchmarkBaselineSidecar(b *testing.B) {
+	bin := opaBinary(b)
+	for _, p := range benchPacks {
+		for _, n := range []int{1000, 5000} {
+			b.Run(fmt.Sprintf("pack=%s,services=%d", p.name, n), func(b *testing.B) {
+				url := startSidecar(b, bin, p.dir(b))
+				f := benchFacts(rand.New(rand.NewPCG(1, 2)), n)
+				client := &http.Client{Timeout: time.Minute}
+				post := func() {
+					body, err := json.Marshal(map[string]any{"input": f})
+					if err != nil {
+						b.Fatal(err)
+					}
+					resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer resp.Body.Close()
+					var out struct {
+						Result []engine.Decision `json:"result"`
+					}
+					if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
+						b.Fatalf("sidecar: status %d: %v", resp.StatusCode, err)
+					}
+				}
+				post() // warm up
+				var total time.Duration
+				b.ResetTimer()
+				for range b.N {
+					start := time.Now()
+					post()
+					total += time.Since(start)
+				}
+				reportTick(b, total)
+			})
+		}
+	}
+}
+
+// opaBinary returns the path of the opa binary that `go tool opa` runs (built if needed).
+func opaBinary(b *testing.B) string {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "go", "tool", "-n", "opa").Output()
+	if err != nil {
+		b.Skipf("no opa binary: go tool -n opa: %v", err)
+	}
+	bin := strings.TrimSpace(string(out))
+	if _, err := os.Stat(bin); err != nil {
+		b.Skipf("no opa binary: %v", err)
+	}
+	return bin
+}
+
+// startSidecar starts opa run --server on a free loopback port with dir loaded and returns the
+// URL of data.ares.decisions. The process is killed by PID when b ends.
+func startSidecar(b *testing.B, bin, dir string) string {
+	b.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Skipf("no loopback port: %v", err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(bin, "run", "--server", "--addr", addr, "--log-level", "error", dir)
+	if err := cmd.Start(); err != nil {
+		b.Skipf("opa does not start: %v", err)
+	}
+	b.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			b.Skipf("opa sidecar not healthy on %s within 20s: %v", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return "http://" + addr + "/v1/data/ares/decisions"
 }
 
 func jsonMap(tb testing.TB, f *engine.Facts) any {

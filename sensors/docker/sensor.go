@@ -3,14 +3,17 @@
 // kill, restart count, CPU and memory.
 //
 // A tick never waits on the daemon's stats. The sensor keeps an in-memory cache of the
-// containers: Collect lists the containers once to catch drift and inspects only the new or
-// changed ones (and all of them every Options.ResyncEvery collects), then reads CPU and memory
+// containers: Collect lists the containers to catch drift and inspects only the new or changed
+// ones (and all of them every Options.ResyncEvery lists), then reads CPU and memory
 // from the containers' cgroup files. Where those are not readable (ARES in a container without
 // the host's cgroup tree, or Options.Stats "stream"), Watch keeps one streaming stats connection
 // per running container and Collect reads the latest sample it decoded.
 //
 // Watch follows Docker's events and updates the cache before it wakes the engine, so the tick
-// a die, oom or health_status event triggers already sees the new state.
+// a die, oom or health_status event triggers already sees the new state. While the event
+// stream is live the cache is current, so Collect lists at most every Options.ListEvery: the
+// tick an event triggers reads the cache and the cgroup files only and never waits on the
+// daemon (which is busiest, cleaning up, right after a container dies).
 package docker
 
 import (
@@ -58,7 +61,11 @@ const (
 type Options struct {
 	CgroupRoot  string        // default "/sys/fs/cgroup"
 	Stats       string        // StatsAuto (default), StatsCgroup or StatsStream
-	ResyncEvery int           // full list and re-inspect every N collects; default 10
+	ResyncEvery int           // re-inspect every container every N lists; default 10
+	// ListEvery bounds how often Collect lists the containers while the event stream is live
+	// (events keep the cache current in between); without events every Collect lists.
+	// Default 5s.
+	ListEvery time.Duration
 	Timeout     time.Duration // per Docker API call; default 1s
 	// Labels are extra "key=value" filters a container must match on top of ares.enable=true,
 	// e.g. to share a host between ARES instances; tests use it to see only their containers.
@@ -77,6 +84,9 @@ type Sensor struct {
 
 	collectMu sync.Mutex // serialises Collect; guards the fields below and entry.cpu*
 	collects  int
+	lists     int
+	lastList  time.Time
+	live      atomic.Bool // the event stream is subscribed and the cache synced from it
 	scratch   []sample
 	buf       []byte
 	open      map[*cgroupFiles]*cgroupHandle // only Collect opens, reads and closes them
@@ -113,6 +123,9 @@ func New(cli *client.Client, opt Options, log *slog.Logger) *Sensor {
 	}
 	if opt.Timeout <= 0 {
 		opt.Timeout = time.Second
+	}
+	if opt.ListEvery <= 0 {
+		opt.ListEvery = 5 * time.Second
 	}
 	f := client.Filters{}.Add("label", LabelEnable+"=true")
 	for _, l := range opt.Labels {
@@ -178,16 +191,20 @@ type sample struct {
 	replica engine.Replica
 }
 
-// Collect fills facts.services with the labelled containers. It lists the containers once,
-// inspects the new or changed ones, and reads CPU and memory from the cgroup files or the
+// Collect fills facts.services with the labelled containers. It lists the containers (at most
+// every Options.ListEvery while events are live), inspects the new or changed ones, and reads CPU and memory from the cgroup files or the
 // latest streamed sample; it never waits on the daemon's stats.
 func (s *Sensor) Collect(ctx context.Context, f *engine.Facts) error {
 	s.collectMu.Lock()
 	defer s.collectMu.Unlock()
-	full := s.collects%s.opt.ResyncEvery == 0
 	s.collects++
-	if err := s.sync(ctx, full); err != nil {
-		return err
+	if now := time.Now(); !s.live.Load() || now.Sub(s.lastList) >= s.opt.ListEvery {
+		full := s.lists%s.opt.ResyncEvery == 0
+		s.lists++
+		if err := s.sync(ctx, full); err != nil {
+			return err
+		}
+		s.lastList = now
 	}
 	samples := s.snapshot()
 	for i := range samples {

@@ -61,6 +61,8 @@ func (s *Sensor) follow(ctx context.Context, wake func(string), st *streams) err
 	if err := s.sync(ctx, true); err != nil {
 		return err
 	}
+	s.live.Store(true)
+	defer s.live.Store(false)
 	st.reconcile(ctx)
 	for {
 		select {

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# bench.sh: ARES's benchmarks, each printed with its ratio against the baseline or target
+# measured in the same run. Needs the Docker engine (scripts/services.sh starts it).
+# Results also go to dist/bench/<date>.txt. Benchmarks are never timed assertions in make test.
+#
+#   scripts/bench.sh            # everything (~5 minutes)
+#   scripts/bench.sh policy     # one group: policy, event, sensor, actuator
+set -euo pipefail
+cd "$(dirname "$0")/.."
+docker info >/dev/null 2>&1 || bash scripts/services.sh docker
+mkdir -p dist/bench
+out="dist/bench/$(date +%Y%m%d-%H%M%S).txt"
+group=${1:-all}
+report() { go run ./scripts/benchreport "$@"; }
+run() { [ "$group" = all ] || [ "$group" = "$1" ]; }
+
+{
+	if run policy; then
+		echo "== policy evaluation (engine/policy): ours vs plain rego.EvalInput, same run"
+		go test -run '^$' -bench 'Evaluate|Baseline|HotReload' -benchtime 10x ./engine/policy/ | report \
+			-ratio 'default pack, 1000 services, 10% changed (target <=10ms)|Evaluate/pack=default,services=1000,changed=10pct|BaselineEvalInput/pack=default,services=1000|ms/tick' \
+			-ratio 'default pack, 1000 services, all changed (target <=30ms)|Evaluate/pack=default,services=1000,changed=all|BaselineEvalInput/pack=default,services=1000|ms/tick' \
+			-ratio 'default pack, 5000 services, steady (target <=50ms)|Evaluate/pack=default,services=5000,changed=steady|BaselineEvalInput/pack=default,services=5000|ms/tick' \
+			-ratio 'six-rule pack, 1000 services, 10% changed|Evaluate/services=1000,changed=10pct|BaselineEvalInput/services=1000|ms/tick' \
+			-ratio 'six-rule pack, 1000 services, all changed|Evaluate/services=1000,changed=all|BaselineEvalInput/services=1000|ms/tick' \
+			-ratio 'six-rule pack, 5000 services, steady|Evaluate/services=5000,changed=steady|BaselineEvalInput/services=5000|ms/tick' \
+			-ratio 'default pack, 1000 services, all changed vs opa sidecar|Evaluate/pack=default,services=1000,changed=all|BaselineSidecar/pack=default,services=1000|ms/tick'
+		echo
+	fi
+	if run event; then
+		echo "== event to action: Docker die event to the ContainerStart request, 50 services (target <=20ms)"
+		go test -run '^$' -bench EventToAction -benchtime 20x ./tests/ | report
+		echo
+	fi
+	if run sensor; then
+		echo "== docker sensor: one Collect over 50 containers, cgroup files vs streaming stats API"
+		go test -run '^$' -bench Collect50 -benchtime 50x ./sensors/docker/ | report \
+			-ratio 'Collect, cgroup vs stream|Collect50/cgroup|Collect50/stream|ns/op'
+		echo
+	fi
+	if run actuator; then
+		echo "== docker actuator: restart of an exited container"
+		go test -run '^$' -bench RestartExited -benchtime 10x ./actuators/docker/ | report
+	fi
+} 2>&1 | tee "$out"
+echo "saved in $out"
