@@ -59,14 +59,14 @@ const (
 
 // Options configure a Sensor. The zero value is usable.
 type Options struct {
-	CgroupRoot  string        // default "/sys/fs/cgroup"
-	Stats       string        // StatsAuto (default), StatsCgroup or StatsStream
-	ResyncEvery int           // re-inspect every container every N lists; default 10
+	CgroupRoot  string // default "/sys/fs/cgroup"
+	Stats       string // StatsAuto (default), StatsCgroup or StatsStream
+	ResyncEvery int    // re-inspect every container every N lists; default 10
 	// ListEvery bounds how often Collect lists the containers while the event stream is live
 	// (events keep the cache current in between); without events every Collect lists.
 	// Default 5s.
 	ListEvery time.Duration
-	Timeout     time.Duration // per Docker API call; default 1s
+	Timeout   time.Duration // per Docker API call; default 1s
 	// Labels are extra "key=value" filters a container must match on top of ares.enable=true,
 	// e.g. to share a host between ARES instances; tests use it to see only their containers.
 	Labels []string
