@@ -30,7 +30,7 @@ up() {
 	mkdir -p "$state"
 	say "building the demo image FROM scratch"
 	CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$state/app" ./tests/testserver
-	docker build -q -t "$image" -f deploy/demo/Dockerfile "$state" >/dev/null
+	docker build -q -t "$image" -f deploy/demo/Dockerfile "$state" >"$state/build.log" 2>&1 || { cat "$state/build.log"; exit 1; }
 	docker network create --label ares.demo=1 "$net" >/dev/null
 	for i in 1 2; do
 		docker run -d --name "ares-demo-web-$i" --network "$net" --network-alias web \

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/moby/moby/client"
 
+	"github.com/ares-sre/ares/engine"
+	"github.com/ares-sre/ares/engine/schema"
 	"github.com/ares-sre/ares/internal/dockertest"
 )
 
@@ -304,5 +307,62 @@ decisions contains {"action": "scale_out", "service": name, "reason": "fewer tha
 	}
 	if n != 1 {
 		t.Errorf("%d scale_out actions, want exactly 1 (the policy stops at 2 replicas)", n)
+	}
+}
+
+// `ares facts -o json` prints a schema-valid document with the live containers, which
+// `ares eval` accepts; the text form is a table with one row per replica.
+func TestFactsCommand(t *testing.T) {
+	label, labels := scope(t)
+	labels["ares.service"] = "web"
+	name := "e2e-facts-" + labels["ares.test.scope"]
+	id := dockertest.Run(t, dockertest.Spec{Name: name, Labels: labels, MemLimit: 64 << 20})
+	waitHealthy(t, id)
+	root := dockertest.ModuleRoot(t)
+	run := func(args ...string) []byte {
+		if args[0] != "eval" { // eval reads no config
+			args = append(args, "--config", filepath.Join(root, "ares.yaml"))
+		}
+		cmd := exec.Command(binary(t), args...)
+		cmd.Env = append(os.Environ(), "ARES_DOCKER_LABELS="+label)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("ares %v: %v", args, err)
+		}
+		return out
+	}
+	raw := run("facts", "-o", "json")
+	if err := schema.Validate(raw); err != nil {
+		t.Fatalf("ares facts -o json is not a valid facts document: %v", err)
+	}
+	var f engine.Facts
+	if err := json.Unmarshal(raw, &f); err != nil {
+		t.Fatal(err)
+	}
+	web := f.Services["web"]
+	if web == nil || len(web.Replicas) != 1 || web.Replicas[0].Name != name {
+		t.Fatalf("facts do not hold the test container: %s", raw)
+	}
+	r := web.Replicas[0]
+	if r.State != "running" || r.Health != "healthy" || r.MemBytes <= 0 || r.MemLimitBytes != 64<<20 || r.MemPercent <= 0 {
+		t.Errorf("replica = %+v", r)
+	}
+	if !f.Sensors["docker"].OK {
+		t.Errorf("docker sensor not ok: %+v", f.Sensors)
+	}
+	if len(f.Services) != 1 {
+		t.Errorf("facts leak containers outside the label scope: %v", f.Services)
+	}
+	table := string(run("facts"))
+	if !strings.Contains(table, name) || !strings.Contains(table, "running  healthy") {
+		t.Errorf("table:\n%s", table)
+	}
+	// The captured document replays through ares eval: the healthy service needs nothing.
+	p := filepath.Join(t.TempDir(), "case.json")
+	if err := os.WriteFile(p, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := string(run("eval", "--facts", p, "--policies", filepath.Join(root, "policies"))); !strings.HasPrefix(out, "no decisions") {
+		t.Errorf("eval of a healthy capture: %q", out)
 	}
 }

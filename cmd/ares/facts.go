@@ -28,7 +28,8 @@ func newFactsCmd() *cobra.Command {
 		Short: "Gather facts once from the live sensors and print them",
 		Long: `facts runs every sensor once, exactly as a tick of 'ares run' would, and prints the facts
 document: a table for people, or the JSON document (docs/facts.md) with -o json. Save real
-situations as policy test fixtures and replay them with 'ares eval'.`,
+situations as policy test fixtures and replay them with 'ares eval'. CPU % is measured
+over half a second.`,
 		Example: `  # what does ARES see right now?
   ares facts
 
@@ -65,6 +66,13 @@ func runFacts(ctx context.Context, o factsOpts, w io.Writer) error {
 		Policy: noPolicy{}, Journal: discard{}})
 	if err != nil {
 		return err
+	}
+	// CPU % comes from the difference between two readings: take a first one, then the facts.
+	eng.Gather(ctx, 0, time.Now())
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(cpuWindow):
 	}
 	f := eng.Gather(ctx, 1, time.Now())
 	if o.output == "json" {
@@ -108,6 +116,9 @@ func printFactsTable(w io.Writer, f *engine.Facts) error {
 	}
 	return nil
 }
+
+// cpuWindow is the span over which ares facts measures CPU %.
+const cpuWindow = 500 * time.Millisecond
 
 func mib(b int64) string { return fmt.Sprintf("%.1fMiB", float64(b)/(1<<20)) }
 
