@@ -35,7 +35,7 @@ run() { [ "$group" = all ] || [ "$group" = "$1" ]; }
 	if run sensor; then
 		echo "== docker sensor: one Collect over 50 containers, cgroup files vs streaming stats API"
 		go test -run '^$' -bench Collect50 -benchtime 50x ./sensors/docker/ | report \
-			-ratio 'Collect, cgroup vs stream|Collect50/cgroup|Collect50/stream|ns/op'
+			-ratio 'Collect, events live vs listing every tick|Collect50/cgroup|Collect50/cgroup-no-events|ns/op'
 		echo
 	fi
 	if run actuator; then

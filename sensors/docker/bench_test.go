@@ -33,16 +33,19 @@ func BenchmarkCollect50(b *testing.B) {
 		})
 	}
 	b.Logf("started %d containers in %s", n, time.Since(start).Round(time.Millisecond))
+	// As ARES runs: events live, so Collect reads the cache and lists at most every ListEvery.
 	for _, mode := range []string{StatsCgroup, StatsStream} {
-		b.Run(mode, func(b *testing.B) { benchCollect(b, sc, mode, n) })
+		b.Run(mode, func(b *testing.B) { benchCollect(b, sc, mode, n, true) })
 	}
+	// Without the event stream every Collect lists the containers (docker.events: false).
+	b.Run(StatsCgroup+"-no-events", func(b *testing.B) { benchCollect(b, sc, StatsCgroup, n, false) })
 }
 
-func benchCollect(b *testing.B, sc, mode string, n int) {
+func benchCollect(b *testing.B, sc, mode string, n int, events bool) {
 	s := newSensorIn(b, sc, Options{Stats: mode}, slog.LevelWarn)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	if mode == StatsStream {
+	if events {
 		wg.Go(func() { _ = s.Watch(ctx, func(string) {}) })
 	}
 	defer func() {
