@@ -80,7 +80,7 @@ type Journal interface {
 // Options configure an Engine. Every field but Policy and Journal has a usable zero value.
 type Options struct {
 	Interval      time.Duration // between ticks when nothing wakes the loop; default 5s
-	TickTimeout   time.Duration // whole tick; default 10s
+	TickTimeout   time.Duration // gathering and evaluation; default 10s
 	SensorTimeout time.Duration // per sensor; default 2s
 	ActionTimeout time.Duration // per actuator call; default 30s
 	DryRun        bool
@@ -194,12 +194,14 @@ func (e *Engine) next() uint64 { return e.tick.Add(1) }
 // failures become data in the record; Tick itself fails only when recording fails.
 func (e *Engine) Tick(ctx context.Context, now time.Time, trigger string) error {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, e.opt.TickTimeout)
+	// The tick timeout bounds gathering and evaluation; each action has its own timeout, so a
+	// rolling restart that waits for health is not cut short by the tick's deadline.
+	tctx, cancel := context.WithTimeout(ctx, e.opt.TickTimeout)
 	defer cancel()
 	rec := TickRecord{Tick: e.next(), At: now.UTC(), Trigger: trigger, DryRun: e.opt.DryRun}
 	log := e.log.With("tick", rec.Tick)
 
-	rec.Facts = e.Gather(ctx, rec.Tick, now)
+	rec.Facts = e.Gather(tctx, rec.Tick, now)
 	e.opt.Governor.Annotate(rec.Facts, now)
 
 	pol := e.opt.Policy.Current() // one policy revision per tick
@@ -208,7 +210,7 @@ func (e *Engine) Tick(ctx context.Context, now time.Time, trigger string) error 
 	} else {
 		rec.PolicyRev = pol.Revision()
 		evalStart := time.Now()
-		ds, rejected, err := pol.Evaluate(ctx, rec.Facts)
+		ds, rejected, err := pol.Evaluate(tctx, rec.Facts)
 		e.opt.Metrics.observeEval(time.Since(evalStart))
 		rec.Decisions, rec.Rejected = ds, rejected
 		if err != nil {
