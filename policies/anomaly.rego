@@ -1,26 +1,22 @@
 package ares
 
-# anomaly_candidates proposes a service-level restart when the anomaly engine rates the service
-# at anomaly_risk and the error rate is at or above restart_error_rate (both sensors fresh), and a
-# notify when the risk alone is reached; precedence lets the restart win over the notify.
-anomaly_candidates(name, svc) := anomaly_restart(name, svc) | anomaly_notify(name, svc)
+# Anomaly rules: a service-level restart when the anomaly engine rates the service at
+# anomaly_risk and the error rate is at or above restart_error_rate (both sensors fresh), and a
+# notify when the risk alone is reached; the restart wins by precedence (service_decision).
 
-anomaly_restart(name, svc) := {c |
-	sensor_ok("anomaly")
-	sensor_ok("metrics")
-	svc.anomaly.risk == cfg(name, "anomaly_risk")
-	svc.metrics.error_rate >= cfg(name, "restart_error_rate")
-	c := service_candidate("restart", name, sprintf(
+anomaly_restart_reason(svc, c) := reason if {
+	input.sensors.anomaly.ok == true
+	svc.anomaly.risk == c.anomaly_risk
+	input.sensors.metrics.ok == true
+	svc.metrics.error_rate >= c.restart_error_rate
+	reason := sprintf(
 		"anomaly risk %v (score %v) and error rate %v >= %v",
-		[svc.anomaly.risk, object.get(svc.anomaly, "score", "?"), svc.metrics.error_rate, cfg(name, "restart_error_rate")],
-	))
+		[svc.anomaly.risk, object.get(svc.anomaly, "score", "?"), svc.metrics.error_rate, c.restart_error_rate],
+	)
 }
 
-anomaly_notify(name, svc) := {c |
-	sensor_ok("anomaly")
-	svc.anomaly.risk == cfg(name, "anomaly_risk")
-	c := service_candidate("notify", name, sprintf(
-		"anomaly risk %v (score %v)",
-		[svc.anomaly.risk, object.get(svc.anomaly, "score", "?")],
-	))
+anomaly_notify_reason(svc, c) := reason if {
+	input.sensors.anomaly.ok == true
+	svc.anomaly.risk == c.anomaly_risk
+	reason := sprintf("anomaly risk %v (score %v)", [svc.anomaly.risk, object.get(svc.anomaly, "score", "?")])
 }

@@ -4,97 +4,75 @@
 #   {"action": A, "service": NAME, "replica": REPLICA, "reason": TEXT}
 # with A one of recycle, restart, scale_out, scale_in, notify; "replica" is present only for
 # replica-level actions. Thresholds live in data.json under data.ares.config.defaults and can be
-# overridden per service under data.ares.config.services.<name> (guards.rego, cfg).
+# overridden per service under data.ares.config.services.<name> (guards.rego: conf, cfg).
 #
-# Each rule file proposes candidates for one service (replicas.rego, probe.rego, scaling.rego,
-# anomaly.rego); this file keeps at most one decision per target. The target of a replica-level
-# candidate is the replica, the target of a service-level one (scale_out, scale_in, restart or
-# notify without replica) is the service. Where candidates share a target, precedence picks one:
+# At most one decision per target. The target of a replica-level decision is the replica, the
+# target of a service-level one (scale_out, scale_in, restart or notify without replica) is the
+# service. Where several rules apply to one target, precedence picks one:
 #
 #   recycle > restart > scale_out > scale_in > notify
 #
-# (the order of engine.KnownActions); between candidates of the same action the smaller reason
-# wins, so the result is deterministic. A service-level restart restarts every replica, so it also
+# (the order of engine.KnownActions); between rules of the same action the smaller reason wins,
+# so the result is deterministic. A service-level restart restarts every replica, so it also
 # supersedes the replica-level restarts of that service (replica-level recycles stay).
 #
-# Guards (guards.rego): no decision for a service under cooldown, and no candidate from a section
-# whose sensor is stale (ok=false or missing in input.sensors).
+# Precedence is structural: each target gets one function with an else chain, its links in
+# precedence order and, within an action, in the order of their reasons:
 #
-# Performance: the pack touches input.services only in decisions below, once, with a variable
-# key; every other rule is a function over the one service being considered, so evaluation is
-# linear in the number of services and the engine may evaluate (and cache) per service.
+#   service_decision (this file): restart (anomaly, else probe), else scale_out, else
+#                                 scale_in, else notify
+#   replica_decision (replicas.rego): recycle (OOM kill, else memory), else restart (exit or
+#                                 health, the smaller reason; none under a service restart)
+#
+# The rule files hold the conditions and reasons: replicas.rego, probe.rego, scaling.rego,
+# anomaly.rego. Guards (guards.rego, and the decisions rules below): no decision for a service
+# under cooldown, and no rule fires on a section whose sensor is stale (ok=false or missing in
+# input.sensors).
+#
+# Performance: the pack touches input.services only in decisions below, with a variable key;
+# everything else is a function of the one service being considered, so evaluation is linear
+# in the number of services and the engine may evaluate (and cache) per service. The paths that
+# decide nothing build no sets, call no sprintf and try cheap integer and string tests before
+# float comparisons.
 package ares
 
-# Precedence of actions, lower wins (engine.Rank).
-rank := {
-	"recycle": 0,
-	"restart": 1,
-	"scale_out": 2,
-	"scale_in": 3,
-	"notify": 4,
-}
-
-# decisions is the pack's result: at most one decision per target.
+# Service-level decisions: at most one per service.
 decisions contains decision if {
 	some name, svc in input.services
-	not cooling(name, svc)
-	some decision in service_decisions(name, svc)
+	c := conf(name)
+	not cooled(svc, c)
+	decision := service_decision(name, svc, c)
 }
 
-# service_decisions keeps the winning candidates of one service.
-service_decisions(name, svc) := {object.remove(c, {"rank", "target"}) |
-	some c in cands
-	not beaten(c, cands)
-	not superseded(c, cands)
-} if {
-	cands := candidates(name, svc)
+# Replica-level decisions: at most one per replica, from the docker sensor's section.
+decisions contains decision if {
+	some name, svc in input.services
+	input.sensors.docker.ok == true
+	c := conf(name)
+	not cooled(svc, c)
+	some r in svc.replicas
+	decision := replica_decision(name, svc, r, c)
 }
 
-# candidates gathers what every rule file proposes for one service.
-candidates(name, svc) := ((replica_candidates(name, svc) | probe_candidates(name, svc)) | scaling_candidates(name, svc)) | anomaly_candidates(name, svc)
-
-# beaten: another candidate for the same target has higher precedence, or the same action and a
-# smaller reason.
-beaten(c, cands) if {
-	some other in cands
-	other.target == c.target
-	other.rank < c.rank
+# service_decision is the service-level decision of highest precedence for the service, if any.
+# The anomaly restart reason sorts before the probe one ("anomaly ..." < "probe ...").
+service_decision(name, svc, c) := {"action": "restart", "service": name, "reason": reason} if {
+	reason := anomaly_restart_reason(svc, c)
+} else := {"action": "restart", "service": name, "reason": reason} if {
+	reason := probe_restart_reason(svc, c)
+} else := {"action": "scale_out", "service": name, "reason": reason} if {
+	reason := scale_out_reason(svc, c)
+} else := {"action": "scale_in", "service": name, "reason": reason} if {
+	reason := scale_in_reason(svc, c)
+} else := {"action": "notify", "service": name, "reason": reason} if {
+	reason := anomaly_notify_reason(svc, c)
 }
 
-beaten(c, cands) if {
-	some other in cands
-	other.target == c.target
-	other.rank == c.rank
-	other.reason < c.reason
-}
+# restarts_service: the service gets a service-level restart, which supersedes the
+# replica-level restarts of its replicas.
+restarts_service(svc, c) if anomaly_restart_reason(svc, c)
 
-# superseded: a service-level restart covers the replica-level restarts of the same service.
-superseded(c, cands) if {
-	c.action == "restart"
-	c.target != ""
-	some other in cands
-	other.action == "restart"
-	other.target == ""
-}
-
-# replica_candidate is a candidate acting on one replica.
-replica_candidate(action, name, replica, reason) := {
-	"action": action,
-	"service": name,
-	"replica": replica,
-	"reason": reason,
-	"rank": rank[action],
-	"target": replica,
-}
-
-# service_candidate is a candidate acting on the whole service.
-service_candidate(action, name, reason) := {
-	"action": action,
-	"service": name,
-	"reason": reason,
-	"rank": rank[action],
-	"target": "",
-}
+restarts_service(svc, c) if probe_restart_reason(svc, c)
 
 # num rounds a number to one decimal, for reasons only (never for a comparison).
 num(x) := round(x * 10) / 10

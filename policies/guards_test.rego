@@ -64,3 +64,19 @@ test_no_sensors_no_decisions if {
 	)
 	count(decide_with(svc, {})) == 0
 }
+
+test_cooling_helper if {
+	ares.cooling("api", exited_service(history(59.9)))
+	not ares.cooling("api", exited_service(history(60)))
+	not ares.cooling("api", exited_service(null))
+	ares.cooling("api", exited_service(history(90))) with data.ares.config.services.api.cooldown_s as 120
+}
+
+test_conf_overrides_key_by_key if {
+	c := ares.conf("cart") with data.ares.config.services.cart as {"max_replicas": 8, "restart_states": ["dead"]}
+	c.max_replicas == 8
+	c.restart_states == ["dead"]
+	c.cooldown_s == 60
+	ares.conf("api") == data.ares.config.defaults
+	ares.conf("api") == data.ares.config.defaults with data.ares.config.services.api as "not an object"
+}

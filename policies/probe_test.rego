@@ -56,3 +56,10 @@ test_probe_threshold_override if {
 	count(decide(svc)) == 0 with data.ares.config.services as {"api": {"probe_failures": 5}}
 	count(decide(svc)) == 1 with data.ares.config.services as {"web": {"probe_failures": 5}}
 }
+
+test_probe_restart_supersedes_replica_restarts if {
+	# Only a restart_states that includes running lets a replica restart meet a probe restart.
+	svc := with_sections([replica("api-1"), with_replica("api-2", {"oom_killed": true})], probe_failing(3))
+	got := decide(svc) with data.ares.config.services.api.restart_states as ["running"]
+	got == {probe_restart, {"action": "recycle", "service": "api", "replica": "api-2", "reason": "OOMKilled"}}
+}

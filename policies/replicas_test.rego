@@ -97,3 +97,10 @@ test_replica_rules_need_fresh_docker if {
 	count(decide_with(svc, object.union(all_ok, {"docker": {"age_s": 1}}))) == 4
 	count(decide_with(svc, {"docker": {"age_s": 1, "error": ""}})) == 0
 }
+
+test_restart_smaller_reason_with_other_restart_states if {
+	down_unhealthy := with_replica("api-1", {"state": "restarting", "exit_code": 1, "health": "unhealthy"})
+	down := with_replica("api-2", {"state": "restarting", "exit_code": 1})
+	got := decide(service([down_unhealthy, down])) with data.ares.config.services.api.restart_states as ["restarting"]
+	got == {restart("api-1", "health check unhealthy"), restart("api-2", "restarting with code 1")}
+}

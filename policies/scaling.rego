@@ -1,33 +1,34 @@
 package ares
 
-# scaling_candidates proposes one scale_out or scale_in for a service from the engine-derived
-# summary (docker sensor). mean_cpu_percent is the mean over running replicas, computed in Go.
-scaling_candidates(name, svc) := scale_out(name, svc) | scale_in(name, svc)
+# Scaling rules, from the engine-derived summary (docker sensor). mean_cpu_percent is the mean
+# over running replicas, computed in Go.
 
-# Busy: mean CPU at or above scale_out_cpu_percent and fewer replicas than max_replicas.
-scale_out(name, svc) := {c |
-	sensor_ok("docker")
+# scale_out_reason: busy, mean CPU at or above scale_out_cpu_percent and fewer replicas than
+# max_replicas.
+scale_out_reason(svc, c) := reason if {
+	input.sensors.docker.ok == true
 	s := svc.summary
-	s.mean_cpu_percent >= cfg(name, "scale_out_cpu_percent")
-	s.replicas < cfg(name, "max_replicas")
-	c := service_candidate("scale_out", name, sprintf(
+	s.replicas < c.max_replicas
+	s.mean_cpu_percent >= c.scale_out_cpu_percent
+	reason := sprintf(
 		"mean CPU %v%% >= %v%% over %v running replicas (max %v)",
-		[num(s.mean_cpu_percent), cfg(name, "scale_out_cpu_percent"), s.running, cfg(name, "max_replicas")],
-	))
+		[num(s.mean_cpu_percent), c.scale_out_cpu_percent, s.running, c.max_replicas],
+	)
 }
 
-# Idle: mean CPU below scale_in_cpu_percent and more replicas than desired_replicas. Only when
-# every replica runs and none is unhealthy: the mean over zero running replicas is 0, and a
-# service with a broken replica needs a restart, not fewer replicas.
-scale_in(name, svc) := {c |
-	sensor_ok("docker")
+# scale_in_reason: idle, mean CPU below scale_in_cpu_percent and more replicas than
+# desired_replicas. Only when every replica runs and none is unhealthy: the mean over zero
+# running replicas is 0, and a service with a broken replica needs a restart, not fewer
+# replicas.
+scale_in_reason(svc, c) := reason if {
+	input.sensors.docker.ok == true
 	s := svc.summary
+	s.replicas > svc.desired_replicas
 	s.running > 0
 	s.unhealthy_or_down == 0
-	s.mean_cpu_percent < cfg(name, "scale_in_cpu_percent")
-	s.replicas > svc.desired_replicas
-	c := service_candidate("scale_in", name, sprintf(
+	s.mean_cpu_percent < c.scale_in_cpu_percent
+	reason := sprintf(
 		"mean CPU %v%% < %v%% with %v replicas (desired %v)",
-		[num(s.mean_cpu_percent), cfg(name, "scale_in_cpu_percent"), s.replicas, svc.desired_replicas],
-	))
+		[num(s.mean_cpu_percent), c.scale_in_cpu_percent, s.replicas, svc.desired_replicas],
+	)
 }

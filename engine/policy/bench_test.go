@@ -4,7 +4,46 @@
 //
 //	go test -run xxx -bench 'Evaluate|Baseline' -benchtime 10x ./engine/policy/
 //
-// NUMBERS
+// benchFacts exercises every rule of the default pack (exited, dead and unhealthy replicas, OOM
+// kills, memory above 90 % with a positive or negative slope, probe failures, CPU high and low
+// with replicas above desired, high risk with and without errors, cooldown from history);
+// checkCoverage fails the default-pack cases unless every action is decided, replica-level and
+// service-level restarts included. changed=all also makes the metrics sensor stale one tick
+// in four. About 70 % of the services get a decision, far more than in real life, so the
+// reasons (sprintf) are measured too.
+//
+// Measured 2026-12-04, OPA v1.22.4, Go 1.26, 2 cores (AMD EPYC) shared with other engineers'
+// builds and race tests (load average 1.3 to 3.4): ranges over 4 to 7 runs of 10 ticks each,
+// old and new pack interleaved, ms/tick. "before" is the comprehension-based default pack
+// (candidate sets, beaten/superseded, object.remove), "after" the else-chain pack.
+//
+//	                                          before        after       target
+//	Evaluate  default 1000, 10% changed       12 .. 21      5.7 .. 12    10
+//	Evaluate  default 1000, all changed      110 .. 198      47 .. 115   30 (missed on this host)
+//	Evaluate  default 5000, steady           5.2 .. 24      4.7 .. 6.4   50
+//	Baseline  default 1000 (EvalInput)       149 .. 204      88 .. 92
+//	Baseline  default 5000 (EvalInput)      1010 .. 1970    625 .. 662
+//	Baseline  default 1000 (sidecar)         185 .. 315     119 .. 153
+//	Baseline  default 5000 (sidecar)        1195 .. 1610    779 .. 1001
+//	Evaluate  testdata 1000, 10% changed     5.5 .. 16    (same pack)
+//	Evaluate  testdata 1000, all changed      44 .. 187
+//	Evaluate  testdata 5000, steady          5.6 .. 11
+//	Baseline  testdata 1000 (EvalInput)       73 .. 110
+//	Baseline  testdata 5000 (EvalInput)      424 .. 584
+//	Baseline  testdata 1000 (sidecar)        100 .. 135
+//	Baseline  testdata 5000 (sidecar)        564 .. 806
+//
+// Ratios to the plain EvalInput baseline with the new default pack (medians): all changed
+// 0.55 to 1 (the per-service fixed cost of about 8 us per Eval and the conversion eat most of
+// the second core), 10 % changed about 0.09, 5000 steady about 0.008; the sidecar costs 1.3 to
+// 1.6 times EvalInput (JSON both ways and HTTP). In a quiet moment of the same host, three
+// interleaved runs gave all changed 60..62 ms after against 110..196 ms before.
+//
+// Per service (one Eval over one service, single goroutine, same facts): the old default pack
+// 175..215 us and 703 allocations, the new one 60..110 us and 338 allocations (47 of them for
+// the reasons), testdata/pack 75..96 us and 310, an empty pack 7..13 us and 66. What is left
+// is OPA's per-expression and per-call cost; float comparisons of numbers with more than 15
+// significant digits (mem_percent, slopes: most float64 values) go through math/big.
 package policy
 
 import (
