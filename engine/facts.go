@@ -122,12 +122,22 @@ type Anomaly struct {
 	Score     float64 `json:"score"` // 0..1
 	IsAnomaly bool    `json:"is_anomaly"`
 	Risk      string  `json:"risk"` // low|medium|high
+	// Features maps each feature the analyzer saw this tick to its robust z-score against the
+	// service's window (median and MAD); absent while warming up.
+	Features map[string]float64 `json:"features,omitempty"`
+	// Drivers names the features that drove the verdict, strongest first; absent when none.
+	Drivers       []string `json:"drivers,omitempty"`
+	ModelAgeTicks int      `json:"model_age_ticks,omitempty"` // ticks since the model in use was fitted; absent when 0
+	WarmingUp     bool     `json:"warming_up,omitempty"`      // no verdict yet (score 0, risk low); absent when false
 }
 
 // History is what ARES itself did to a service recently.
 type History struct {
 	Actions10m             int     `json:"actions_10m"`
 	SecondsSinceLastAction float64 `json:"seconds_since_last_action"`
+	// BackoffUntil is set while a replica of the service is in crash-loop back-off: the
+	// governor admits no restart or recycle of it before then.
+	BackoffUntil *time.Time `json:"backoff_until,omitempty"`
 }
 
 // Alert is a firing alert (Alertmanager receiver).

@@ -97,7 +97,7 @@ func BenchmarkEventToAction(b *testing.B) {
 	act := timedActuator{dockeract.New(cli, dockeract.Options{Labels: labels}, log), tl}
 	sensor := timedSensor{dockersensor.New(cli, dockersensor.Options{Labels: labels}, log), tl}
 	eng, err := engine.New(engine.Options{Interval: 5 * time.Second, Sensors: []engine.Sensor{sensor},
-		Policy: pol, Governor: governor.New(), Journal: journalFunc(func(engine.TickRecord) {}),
+		Policy: pol, Governor: governor.New(governor.Options{}), Journal: journalFunc(func(engine.TickRecord) {}),
 		Actuators: map[string]engine.Actuator{engine.ActRestart: act, engine.ActRecycle: act}, Log: log})
 	if err != nil {
 		b.Fatal(err)

@@ -59,6 +59,6 @@ Start with a dry run to see what ARES would do, without doing it:
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newRunCmd(), newEvalCmd(), newFactsCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(), newEvalCmd(), newFactsCmd(), newDetectCmd(), newVersionCmd())
 	return root
 }

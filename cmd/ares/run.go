@@ -22,6 +22,7 @@ import (
 	"github.com/ares-sre/ares/engine/governor"
 	"github.com/ares-sre/ares/engine/journal"
 	"github.com/ares-sre/ares/engine/policy"
+	"github.com/ares-sre/ares/sensors/anomaly"
 	dockersensor "github.com/ares-sre/ares/sensors/docker"
 )
 
@@ -109,6 +110,26 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 	}, log.With("actuator", "docker"))
 	notifier := notify.New(cfg.Notify.WebhookURL, cfg.Notify.Timeout, log.With("actuator", "notify"))
 
+	var analyzers []engine.Analyzer
+	if cfg.Anomaly.Enabled {
+		an := anomaly.NewAnalyzer(anomaly.Options{Window: cfg.Anomaly.Window, RefitEvery: cfg.Anomaly.RefitEvery,
+			WarmUp: cfg.Anomaly.WarmUp}, log.With("analyzer", "anomaly"))
+		if p := cfg.Anomaly.StateFile; p != "" {
+			if ok, err := an.Load(p); err != nil {
+				log.Warn("anomaly models not restored; warming up afresh", "file", p, "err", err)
+			} else if ok {
+				log.Info("anomaly models restored", "file", p)
+			}
+			defer func() {
+				an.Wait()
+				if err := an.Save(p); err != nil {
+					log.Error("anomaly models not saved", "file", p, "err", err)
+				}
+			}()
+		}
+		analyzers = append(analyzers, an)
+	}
+
 	journals := journal.Multi{printer}
 	if cfg.Journal.Path != "" {
 		jf, err := journal.OpenFile(cfg.Journal.Path)
@@ -121,7 +142,11 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 	eng, err := engine.New(engine.Options{
 		Interval: cfg.Engine.Interval, TickTimeout: cfg.Engine.TickTimeout, SensorTimeout: cfg.Engine.SensorTimeout,
 		ActionTimeout: cfg.Engine.ActionTimeout, DryRun: cfg.Engine.DryRun,
-		Sensors: []engine.Sensor{sensor}, Policy: pol, Governor: governor.New(),
+		Sensors: []engine.Sensor{sensor}, Analyzers: analyzers, Policy: pol, Governor: governor.New(governor.Options{
+			Cooldown: cfg.Governor.Cooldown, Budget: cfg.Governor.Budget, BudgetWindow: cfg.Governor.BudgetWindow,
+			BackoffInitial: cfg.Governor.BackoffInitial, BackoffMax: cfg.Governor.BackoffMax, BackoffReset: cfg.Governor.BackoffReset,
+			MaxUnavailable: cfg.Governor.MaxUnavailable,
+		}),
 		Actuators: map[string]engine.Actuator{
 			engine.ActRestart: docker, engine.ActRecycle: docker, engine.ActScaleOut: docker, engine.ActScaleIn: docker,
 			engine.ActNotify: notifier,

@@ -21,13 +21,15 @@ import (
 // Config is the whole of ARES's configuration. ares.yaml at the repository root documents
 // every key.
 type Config struct {
-	Engine  Engine  `mapstructure:"engine"`
-	Policy  Policy  `mapstructure:"policy"`
-	Docker  Docker  `mapstructure:"docker"`
-	Notify  Notify  `mapstructure:"notify"`
-	Metrics Metrics `mapstructure:"metrics"`
-	Journal Journal `mapstructure:"journal"`
-	Log     Log     `mapstructure:"log"`
+	Engine   Engine   `mapstructure:"engine"`
+	Policy   Policy   `mapstructure:"policy"`
+	Governor Governor `mapstructure:"governor"`
+	Docker   Docker   `mapstructure:"docker"`
+	Anomaly  Anomaly  `mapstructure:"anomaly"`
+	Notify   Notify   `mapstructure:"notify"`
+	Metrics  Metrics  `mapstructure:"metrics"`
+	Journal  Journal  `mapstructure:"journal"`
+	Log      Log      `mapstructure:"log"`
 }
 
 // Engine configures the tick loop.
@@ -48,6 +50,17 @@ type Policy struct {
 	Partition    string        `mapstructure:"partition"`
 }
 
+// Governor configures the brakes between decisions and actuators.
+type Governor struct {
+	Cooldown       time.Duration `mapstructure:"cooldown"`
+	Budget         int           `mapstructure:"budget"`
+	BudgetWindow   time.Duration `mapstructure:"budget_window"`
+	BackoffInitial time.Duration `mapstructure:"backoff_initial"`
+	BackoffMax     time.Duration `mapstructure:"backoff_max"`
+	BackoffReset   time.Duration `mapstructure:"backoff_reset"`
+	MaxUnavailable int           `mapstructure:"max_unavailable"`
+}
+
 // Docker configures the Docker sensor and actuator.
 type Docker struct {
 	Host        string        `mapstructure:"host"`
@@ -61,6 +74,15 @@ type Docker struct {
 	// Labels are extra "key=value" labels a container must carry, on top of ares.enable=true,
 	// for this ARES to see or touch it (several ARES instances on one host, tests).
 	Labels []string `mapstructure:"labels"`
+}
+
+// Anomaly configures the live anomaly engine.
+type Anomaly struct {
+	Enabled    bool   `mapstructure:"enabled"`
+	StateFile  string `mapstructure:"state_file"`
+	Window     int    `mapstructure:"window"`
+	RefitEvery int    `mapstructure:"refit_every"`
+	WarmUp     int    `mapstructure:"warm_up"`
 }
 
 // Notify configures the webhook actuator.
@@ -91,8 +113,11 @@ func Default() Config {
 		Engine: Engine{Interval: 5 * time.Second, TickTimeout: 10 * time.Second, SensorTimeout: 2 * time.Second,
 			ActionTimeout: 30 * time.Second},
 		Policy: Policy{Dir: "policies", Query: "data.ares.decisions", Debounce: 100 * time.Millisecond, Partition: "auto"},
+		Governor: Governor{Cooldown: 60 * time.Second, Budget: 5, BudgetWindow: 10 * time.Minute,
+			BackoffInitial: 10 * time.Second, BackoffMax: 5 * time.Minute, BackoffReset: 10 * time.Minute, MaxUnavailable: 1},
 		Docker: Docker{Stats: "auto", CgroupRoot: "/sys/fs/cgroup", ResyncEvery: 10, MaxReplicas: 4,
 			StopTimeout: 5 * time.Second, APITimeout: 10 * time.Second, Events: true, Labels: []string{}},
+		Anomaly: Anomaly{Enabled: true, Window: 360, RefitEvery: 30, WarmUp: 60},
 		Notify:  Notify{Timeout: 5 * time.Second},
 		Metrics: Metrics{Listen: "127.0.0.1:9464"},
 		Log:     Log{Level: "info", Format: "text"},
@@ -253,6 +278,11 @@ func (c Config) Validate() error {
 		pos("engine.action_timeout", c.Engine.ActionTimeout),
 		pos("policy.debounce", c.Policy.Debounce),
 		pos("docker.stop_timeout", c.Docker.StopTimeout),
+		pos("governor.cooldown", c.Governor.Cooldown),
+		pos("governor.budget_window", c.Governor.BudgetWindow),
+		pos("governor.backoff_initial", c.Governor.BackoffInitial),
+		pos("governor.backoff_max", c.Governor.BackoffMax),
+		pos("governor.backoff_reset", c.Governor.BackoffReset),
 		pos("docker.api_timeout", c.Docker.APITimeout),
 		pos("notify.timeout", c.Notify.Timeout),
 		oneOf("policy.partition", c.Policy.Partition, "auto", "service", "whole"),
@@ -265,6 +295,26 @@ func (c Config) Validate() error {
 	}
 	if !strings.HasPrefix(c.Policy.Query, "data.") {
 		checks = append(checks, &FieldError{Field: "policy.query", Value: c.Policy.Query, Err: errors.New("must be a data reference like data.ares.decisions")})
+	}
+	for _, f := range []struct {
+		field string
+		v     int
+	}{{"anomaly.window", c.Anomaly.Window}, {"anomaly.refit_every", c.Anomaly.RefitEvery}, {"anomaly.warm_up", c.Anomaly.WarmUp}} {
+		if f.v < 1 {
+			checks = append(checks, &FieldError{Field: f.field, Value: f.v, Err: errors.New("must be >= 1")})
+		}
+	}
+	if c.Anomaly.WarmUp > c.Anomaly.Window {
+		checks = append(checks, &FieldError{Field: "anomaly.warm_up", Value: c.Anomaly.WarmUp, Err: fmt.Errorf("must be <= anomaly.window (%d)", c.Anomaly.Window)})
+	}
+	if c.Governor.Budget < 1 {
+		checks = append(checks, &FieldError{Field: "governor.budget", Value: c.Governor.Budget, Err: errors.New("must be >= 1")})
+	}
+	if c.Governor.MaxUnavailable < 1 {
+		checks = append(checks, &FieldError{Field: "governor.max_unavailable", Value: c.Governor.MaxUnavailable, Err: errors.New("must be >= 1")})
+	}
+	if c.Governor.BackoffMax < c.Governor.BackoffInitial {
+		checks = append(checks, &FieldError{Field: "governor.backoff_max", Value: c.Governor.BackoffMax, Err: fmt.Errorf("must be >= governor.backoff_initial (%s)", c.Governor.BackoffInitial)})
 	}
 	if c.Docker.MaxReplicas < 1 {
 		checks = append(checks, &FieldError{Field: "docker.max_replicas", Value: c.Docker.MaxReplicas, Err: errors.New("must be >= 1")})

@@ -1,11 +1,25 @@
-// Package governor stands between the policy's decisions and the actuators. This first version
-// keeps the action history that flows back into the facts (history.actions_10m,
-// history.seconds_since_last_action, which the policies' cooldown reads), turns every decision
-// into a dry_run verdict when ARES runs with --dry-run, and never admits two actions on the same
-// target in one tick.
+// Package governor stands between the policy's decisions and the actuators: the brakes that keep
+// autonomous healing from turning into a restart storm. For every decision it gives a verdict
+// (admit, dry_run, or suppress with the reason), in this order:
+//
+//  1. cooldown: no action on a service within Cooldown of the previous one;
+//  2. budget: at most Budget actions per service per BudgetWindow;
+//  3. crash-loop back-off: a replica restarted or recycled k times waits
+//     min(BackoffInitial·2^(k-1), BackoffMax) after the last time before the next, and the count
+//     resets once the replica has run BackoffReset without trouble (Kubernetes' constants);
+//  4. blast radius: at most MaxUnavailable replica actions per service per tick, and no restart
+//     or recycle of a running replica while MaxUnavailable replicas of its service are already
+//     down (which also protects the last healthy replica).
+//
+// Under --dry-run the same checks run, so the printout shows what the governor would hold back;
+// what would pass gets the dry_run verdict and nothing is recorded.
+//
+// What the governor knows flows back into the facts as each service's history, so that
+// policies can reason about it too.
 package governor
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
@@ -19,75 +33,245 @@ const HistoryCap = 86400
 // Window is the span of history.actions_10m.
 const Window = 10 * time.Minute
 
-// Governor records what ARES did and admits decisions.
+// Options are the governor's limits. Zero fields take the defaults of Default().
+type Options struct {
+	Cooldown       time.Duration
+	Budget         int
+	BudgetWindow   time.Duration
+	BackoffInitial time.Duration
+	BackoffMax     time.Duration
+	BackoffReset   time.Duration
+	MaxUnavailable int
+}
+
+// Default returns the governor's default limits.
+func Default() Options {
+	return Options{Cooldown: 60 * time.Second, Budget: 5, BudgetWindow: 10 * time.Minute,
+		BackoffInitial: 10 * time.Second, BackoffMax: 5 * time.Minute, BackoffReset: 10 * time.Minute,
+		MaxUnavailable: 1}
+}
+
+func (o Options) withDefaults() Options {
+	d := Default()
+	if o.Cooldown <= 0 {
+		o.Cooldown = d.Cooldown
+	}
+	if o.Budget <= 0 {
+		o.Budget = d.Budget
+	}
+	if o.BudgetWindow <= 0 {
+		o.BudgetWindow = d.BudgetWindow
+	}
+	if o.BackoffInitial <= 0 {
+		o.BackoffInitial = d.BackoffInitial
+	}
+	if o.BackoffMax <= 0 {
+		o.BackoffMax = d.BackoffMax
+	}
+	if o.BackoffReset <= 0 {
+		o.BackoffReset = d.BackoffReset
+	}
+	if o.MaxUnavailable <= 0 {
+		o.MaxUnavailable = d.MaxUnavailable
+	}
+	return o
+}
+
+// Governor records what ARES did and admits decisions. It is safe for concurrent use.
 type Governor struct {
-	mu      sync.Mutex
-	actions map[string][]time.Time // per service, oldest first, pruned to Window
-	last    map[string]time.Time   // per service, the last action ever
+	opt Options
+
+	mu   sync.Mutex
+	svcs map[string]*serviceState
+	reps map[string]*replicaState // "service/replica"
+}
+
+type serviceState struct {
+	actions []time.Time // oldest first, pruned to max(Window, BudgetWindow)
+	last    time.Time
+}
+
+type replicaState struct {
+	restarts    int       // restarts and recycles since the replica was last stable
+	lastRestart time.Time // the last of them
+	stableSince time.Time // running and not unhealthy since; zero while down
 }
 
 var _ engine.Governor = (*Governor)(nil)
 
 // New returns a governor with no history.
-func New() *Governor {
-	return &Governor{actions: map[string][]time.Time{}, last: map[string]time.Time{}}
+func New(opt Options) *Governor {
+	return &Governor{opt: opt.withDefaults(), svcs: map[string]*serviceState{}, reps: map[string]*replicaState{}}
 }
 
-// Annotate writes each service's history into the facts.
+func (g *Governor) service(name string) *serviceState {
+	s := g.svcs[name]
+	if s == nil {
+		s = &serviceState{}
+		g.svcs[name] = s
+	}
+	return s
+}
+
+// Annotate writes each service's history into the facts and follows each replica's stability
+// for the crash-loop back-off.
 func (g *Governor) Annotate(f *engine.Facts, now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for name, s := range f.Services {
+		st := g.svcs[name]
 		h := &engine.History{SecondsSinceLastAction: HistoryCap}
-		if t, ok := g.last[name]; ok {
-			if since := now.Sub(t).Seconds(); since < HistoryCap {
+		if st != nil {
+			g.prune(st, now)
+			if since := now.Sub(st.last).Seconds(); !st.last.IsZero() && since < HistoryCap {
 				h.SecondsSinceLastAction = max(since, 0)
 			}
+			for _, t := range st.actions {
+				if now.Sub(t) <= Window {
+					h.Actions10m++
+				}
+			}
 		}
-		g.prune(name, now)
-		h.Actions10m = len(g.actions[name])
+		for i := range s.Replicas {
+			r := &s.Replicas[i]
+			rs := g.reps[name+"/"+r.Name]
+			if rs == nil {
+				continue
+			}
+			if r.State == "running" && r.Health != "unhealthy" {
+				if rs.stableSince.IsZero() {
+					rs.stableSince = now
+				}
+				if now.Sub(rs.stableSince) >= g.opt.BackoffReset {
+					delete(g.reps, name+"/"+r.Name) // stable: the back-off starts afresh
+					continue
+				}
+			} else {
+				rs.stableSince = time.Time{}
+			}
+			if until := g.backoffUntil(rs); until.After(now) && (h.BackoffUntil == nil || until.After(*h.BackoffUntil)) {
+				u := until.UTC()
+				h.BackoffUntil = &u
+			}
+		}
 		s.History = h
 	}
 }
 
-// Admit gives each decision a verdict: dry_run under --dry-run, else admit, except a second
-// decision for a target already admitted this tick.
-func (g *Governor) Admit(ds []engine.Decision, _ *engine.Facts, _ time.Time, dryRun bool) []engine.Action {
+// backoffUntil is when the replica may next be restarted.
+func (g *Governor) backoffUntil(rs *replicaState) time.Time {
+	if rs.restarts == 0 {
+		return time.Time{}
+	}
+	d := g.opt.BackoffInitial
+	for i := 1; i < rs.restarts && d < g.opt.BackoffMax; i++ {
+		d *= 2
+	}
+	return rs.lastRestart.Add(min(d, g.opt.BackoffMax))
+}
+
+// Admit gives each decision a verdict; see the package documentation for the checks.
+func (g *Governor) Admit(ds []engine.Decision, f *engine.Facts, now time.Time, dryRun bool) []engine.Action {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	out := make([]engine.Action, 0, len(ds))
-	seen := map[string]bool{}
+	targets := map[string]bool{}
+	replicaActs := map[string]int{} // per service, admitted this tick
 	for _, d := range ds {
-		a := engine.Action{Decision: d, Verdict: engine.VerdictAdmit}
-		switch {
-		case dryRun:
-			a.Verdict = engine.VerdictDryRun
-		case seen[d.Target()]:
-			a.Verdict, a.Why = engine.VerdictSuppress, "another action on "+d.Target()+" this tick"
+		a := engine.Action{Decision: d}
+		if why := g.check(d, f, now, targets, replicaActs); why != "" {
+			a.Verdict, a.Why = engine.VerdictSuppress, why
+		} else {
+			a.Verdict = engine.VerdictAdmit
+			if dryRun {
+				a.Verdict = engine.VerdictDryRun
+			}
+			targets[d.Target()] = true
+			if d.Replica != "" {
+				replicaActs[d.Service]++
+			}
 		}
-		seen[d.Target()] = true
 		out = append(out, a)
 	}
 	return out
 }
 
-// Done records an action that an actuator carried out (whatever its result: a failed attempt
-// still counts against the cooldown, so a broken actuator does not loop).
+func (g *Governor) check(d engine.Decision, f *engine.Facts, now time.Time, targets map[string]bool, replicaActs map[string]int) string {
+	if targets[d.Target()] {
+		return "another action on " + d.Target() + " this tick"
+	}
+	if st := g.svcs[d.Service]; st != nil {
+		g.prune(st, now)
+		if since := now.Sub(st.last); !st.last.IsZero() && since < g.opt.Cooldown {
+			return fmt.Sprintf("cooldown: last action on %s %s ago (cooldown %s)", d.Service, since.Round(time.Second), g.opt.Cooldown)
+		}
+		n := 0
+		for _, t := range st.actions {
+			if now.Sub(t) <= g.opt.BudgetWindow {
+				n++
+			}
+		}
+		if n >= g.opt.Budget {
+			return fmt.Sprintf("budget: %d actions on %s in the last %s (budget %d)", n, d.Service, g.opt.BudgetWindow, g.opt.Budget)
+		}
+	}
+	if d.Replica == "" || d.Action == engine.ActNotify {
+		return ""
+	}
+	if rs := g.reps[d.Target()]; rs != nil && (d.Action == engine.ActRestart || d.Action == engine.ActRecycle) {
+		if until := g.backoffUntil(rs); until.After(now) {
+			return fmt.Sprintf("crash-loop back-off: %s was restarted %d times, next not before %s (in %s)",
+				d.Replica, rs.restarts, until.UTC().Format(time.RFC3339), until.Sub(now).Round(time.Second))
+		}
+	}
+	if replicaActs[d.Service] >= g.opt.MaxUnavailable {
+		return fmt.Sprintf("blast radius: already acting on %d replica(s) of %s this tick (max_unavailable %d)",
+			replicaActs[d.Service], d.Service, g.opt.MaxUnavailable)
+	}
+	if s := f.Services[d.Service]; s != nil {
+		if r := f.Replica(d.Service, d.Replica); r != nil && r.State == "running" && r.Health != "unhealthy" {
+			down := 0
+			for _, o := range s.Replicas {
+				if o.State != "running" || o.Health == "unhealthy" {
+					down++
+				}
+			}
+			if down >= g.opt.MaxUnavailable {
+				return fmt.Sprintf("blast radius: %d replica(s) of %s already down; %s is serving (max_unavailable %d)",
+					down, d.Service, d.Replica, g.opt.MaxUnavailable)
+			}
+		}
+	}
+	return ""
+}
+
+// Done records an action that an actuator carried out, whatever its result: a failed attempt
+// still counts against the cooldown, the budget and the back-off, so a broken actuator or a
+// fault that a restart does not cure never loops.
 func (g *Governor) Done(a engine.Action, now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.actions[a.Service] = append(g.actions[a.Service], now)
-	g.last[a.Service] = now
-	g.prune(a.Service, now)
+	st := g.service(a.Service)
+	st.actions = append(st.actions, now)
+	st.last = now
+	g.prune(st, now)
+	if a.Replica != "" && (a.Action == engine.ActRestart || a.Action == engine.ActRecycle) {
+		rs := g.reps[a.Target()]
+		if rs == nil {
+			rs = &replicaState{}
+			g.reps[a.Target()] = rs
+		}
+		rs.restarts++
+		rs.lastRestart = now
+		rs.stableSince = time.Time{}
+	}
 }
 
-func (g *Governor) prune(service string, now time.Time) {
-	ts := g.actions[service]
+func (g *Governor) prune(st *serviceState, now time.Time) {
+	keep := max(Window, g.opt.BudgetWindow)
 	i := 0
-	for i < len(ts) && now.Sub(ts[i]) > Window {
+	for i < len(st.actions) && now.Sub(st.actions[i]) > keep {
 		i++
 	}
-	if i == len(ts) {
-		delete(g.actions, service)
-		return
-	}
-	g.actions[service] = ts[i:]
+	st.actions = st.actions[i:]
 }

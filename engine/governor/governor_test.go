@@ -1,72 +1,193 @@
 package governor
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ares-sre/ares/engine"
 )
 
-func facts(names ...string) *engine.Facts {
-	f := engine.NewFacts(1, time.Now())
-	for _, n := range names {
-		f.Service(n)
+var t0 = time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
+
+// facts builds one service "api" with replicas given as "name:state[:health]".
+func facts(replicas ...string) *engine.Facts {
+	f := engine.NewFacts(1, t0)
+	s := f.Service("api")
+	for _, r := range replicas {
+		p := strings.Split(r, ":")
+		rep := engine.Replica{Name: p[0], State: p[1], Health: "none"}
+		if len(p) > 2 {
+			rep.Health = p[2]
+		}
+		s.Replicas = append(s.Replicas, rep)
 	}
+	f.Service("db")
 	return f
 }
 
+func restart(replica string) engine.Decision {
+	return engine.Decision{Action: engine.ActRestart, Service: "api", Replica: replica, Reason: "exited"}
+}
+
+func verdicts(as []engine.Action) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.Verdict
+		if a.Verdict == engine.VerdictSuppress {
+			out[i] += ": " + a.Why
+		}
+	}
+	return out
+}
+
 func TestHistoryFlowsIntoFacts(t *testing.T) {
-	g := New()
-	t0 := time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)
-	f := facts("api", "db")
+	g := New(Options{})
+	f := facts("api-1:running")
 	g.Annotate(f, t0)
-	if h := f.Services["api"].History; h == nil || h.Actions10m != 0 || h.SecondsSinceLastAction != HistoryCap {
+	if h := f.Services["api"].History; h == nil || h.Actions10m != 0 || h.SecondsSinceLastAction != HistoryCap || h.BackoffUntil != nil {
 		t.Fatalf("fresh history = %+v, want 0 actions and the cap", h)
 	}
-	g.Done(engine.Action{Decision: engine.Decision{Action: "restart", Service: "api", Replica: "api-1"}}, t0)
-	g.Done(engine.Action{Decision: engine.Decision{Action: "restart", Service: "api", Replica: "api-2"}}, t0.Add(5*time.Minute))
+	g.Done(engine.Action{Decision: restart("api-1")}, t0)
+	g.Done(engine.Action{Decision: restart("api-2")}, t0.Add(5*time.Minute))
 
-	f = facts("api", "db")
-	g.Annotate(f, t0.Add(5*time.Minute+30*time.Second))
-	if h := f.Services["api"].History; h.Actions10m != 2 || h.SecondsSinceLastAction != 30 {
-		t.Errorf("api history = %+v, want 2 actions, 30 s", h)
+	f = facts("api-1:running", "api-2:exited")
+	g.Annotate(f, t0.Add(5*time.Minute+5*time.Second))
+	h := f.Services["api"].History
+	if h.Actions10m != 2 || h.SecondsSinceLastAction != 5 {
+		t.Errorf("api history = %+v, want 2 actions, 5 s", h)
+	}
+	if h.BackoffUntil == nil || !h.BackoffUntil.Equal(t0.Add(5*time.Minute+10*time.Second)) {
+		t.Errorf("backoff_until = %v, want the last restart + 10s", h.BackoffUntil)
 	}
 	if h := f.Services["db"].History; h.Actions10m != 0 || h.SecondsSinceLastAction != HistoryCap {
 		t.Errorf("db history = %+v, want untouched", h)
 	}
-
-	f = facts("api")
+	f = facts("api-1:running")
 	g.Annotate(f, t0.Add(11*time.Minute))
 	if h := f.Services["api"].History; h.Actions10m != 1 {
 		t.Errorf("after the window the first action must age out: %+v", h)
 	}
-	f = facts("api")
-	g.Annotate(f, t0.Add(48*time.Hour))
-	if h := f.Services["api"].History; h.Actions10m != 0 || h.SecondsSinceLastAction != HistoryCap {
-		t.Errorf("two days later: %+v", h)
+}
+
+func TestCooldownAndBudget(t *testing.T) {
+	g := New(Options{Cooldown: time.Minute, Budget: 3, BudgetWindow: 10 * time.Minute, BackoffInitial: time.Second, BackoffMax: time.Second})
+	f := facts("api-1:exited")
+	now := t0
+	for i := range 3 {
+		got := g.Admit([]engine.Decision{restart("api-1")}, f, now, false)
+		if got[0].Verdict != engine.VerdictAdmit {
+			t.Fatalf("action %d: %v", i, verdicts(got))
+		}
+		g.Done(got[0], now)
+		got = g.Admit([]engine.Decision{restart("api-1")}, f, now.Add(30*time.Second), false)
+		if !strings.HasPrefix(got[0].Why, "cooldown: last action on api 30s ago (cooldown 1m0s)") {
+			t.Fatalf("within the cooldown: %v", verdicts(got))
+		}
+		now = now.Add(2 * time.Minute)
+	}
+	got := g.Admit([]engine.Decision{restart("api-1")}, f, now, false)
+	if !strings.HasPrefix(got[0].Why, "budget: 3 actions on api in the last 10m0s (budget 3)") {
+		t.Fatalf("over budget: %v", verdicts(got))
+	}
+	if got := g.Admit([]engine.Decision{restart("api-1")}, f, t0.Add(11*time.Minute), false); got[0].Verdict != engine.VerdictAdmit {
+		t.Errorf("once the first action left the window: %v", verdicts(got))
 	}
 }
 
-func TestAdmit(t *testing.T) {
-	ds := []engine.Decision{
-		{Action: "restart", Service: "api", Replica: "api-1", Reason: "exited"},
-		{Action: "recycle", Service: "api", Replica: "api-1", Reason: "leak"},
-		{Action: "scale_out", Service: "api", Reason: "cpu"},
+// A replica that keeps crashing gets Kubernetes-like delays: 10s, 20s, 40s, ... capped at 5m,
+// and a clean slate after 10 minutes of running.
+func TestCrashLoopBackoff(t *testing.T) {
+	g := New(Options{Cooldown: time.Millisecond, Budget: 1000})
+	now := t0
+	var gaps []time.Duration
+	last := now
+	for len(gaps) < 7 {
+		f := facts("api-1:exited")
+		g.Annotate(f, now)
+		got := g.Admit([]engine.Decision{restart("api-1")}, f, now, false)
+		if got[0].Verdict == engine.VerdictAdmit {
+			if now != t0 {
+				gaps = append(gaps, now.Sub(last))
+			}
+			last = now
+			g.Done(got[0], now)
+		} else if !strings.HasPrefix(got[0].Why, "crash-loop back-off: api-1 was restarted") {
+			t.Fatalf("unexpected suppression: %s", got[0].Why)
+		}
+		now = now.Add(time.Second)
 	}
-	g := New()
-	got := g.Admit(ds, nil, time.Now(), false)
-	want := []string{engine.VerdictAdmit, engine.VerdictSuppress, engine.VerdictAdmit}
-	for i := range got {
-		if got[i].Verdict != want[i] {
-			t.Errorf("action %d verdict %s, want %s", i, got[i].Verdict, want[i])
+	want := []time.Duration{10, 20, 40, 80, 160, 300, 300}
+	for i, w := range want {
+		if gaps[i] != w*time.Second {
+			t.Errorf("gap %d = %s, want %ds (all: %v)", i, gaps[i], w, gaps)
 		}
 	}
-	if got[1].Why == "" {
-		t.Error("a suppression must say why")
+	// Running and healthy for the reset period: the next crash is restarted at once.
+	g.Annotate(facts("api-1:running:healthy"), now)
+	g.Annotate(facts("api-1:running:healthy"), now.Add(10*time.Minute))
+	crash := now.Add(10*time.Minute + time.Second)
+	if got := g.Admit([]engine.Decision{restart("api-1")}, facts("api-1:exited"), crash, false); got[0].Verdict != engine.VerdictAdmit {
+		t.Errorf("after 10 minutes of stability: %v", verdicts(got))
 	}
-	for _, a := range g.Admit(ds, nil, time.Now(), true) {
-		if a.Verdict != engine.VerdictDryRun || a.Admitted() {
-			t.Errorf("dry-run admitted %+v", a)
-		}
+	// A replica that was unstable in between does not reset.
+	g2 := New(Options{Cooldown: time.Millisecond})
+	g2.Done(engine.Action{Decision: restart("api-1")}, t0)
+	g2.Annotate(facts("api-1:running"), t0.Add(time.Second))
+	g2.Annotate(facts("api-1:running:unhealthy"), t0.Add(5*time.Minute))
+	g2.Annotate(facts("api-1:running"), t0.Add(11*time.Minute))
+	g2.Done(engine.Action{Decision: restart("api-1")}, t0.Add(11*time.Minute))
+	if got := g2.Admit([]engine.Decision{restart("api-1")}, facts("api-1:exited"), t0.Add(11*time.Minute+15*time.Second), false); got[0].Verdict != engine.VerdictSuppress {
+		t.Errorf("second restart after an unstable spell must wait 20s: %v", verdicts(got))
+	}
+}
+
+func TestBlastRadius(t *testing.T) {
+	cases := []struct {
+		name     string
+		replicas []string
+		ds       []engine.Decision
+		want     []string
+	}{
+		{"two down: one per tick", []string{"api-1:exited", "api-2:exited", "api-3:running"},
+			[]engine.Decision{restart("api-1"), restart("api-2")},
+			[]string{"admit", "suppress: blast radius: already acting on 1 replica(s) of api this tick (max_unavailable 1)"}},
+		{"last healthy replica kept while another is down", []string{"api-1:exited", "api-2:running:healthy"},
+			[]engine.Decision{{Action: engine.ActRecycle, Service: "api", Replica: "api-2", Reason: "leak"}},
+			[]string{"suppress: blast radius: 1 replica(s) of api already down; api-2 is serving (max_unavailable 1)"}},
+		{"a running replica may be recycled when all others serve", []string{"api-1:running", "api-2:running:healthy"},
+			[]engine.Decision{{Action: engine.ActRecycle, Service: "api", Replica: "api-2", Reason: "leak"}},
+			[]string{"admit"}},
+		{"an unhealthy replica counts as down, and may be restarted", []string{"api-1:running:unhealthy", "api-2:running:healthy"},
+			[]engine.Decision{restart("api-1")},
+			[]string{"admit"}},
+		{"service-level actions are not replica actions", []string{"api-1:exited", "api-2:running"},
+			[]engine.Decision{restart("api-1"), {Action: engine.ActScaleOut, Service: "api", Reason: "cpu"}},
+			[]string{"admit", "admit"}},
+		{"one action per target", []string{"api-1:exited"},
+			[]engine.Decision{restart("api-1"), restart("api-1")},
+			[]string{"admit", "suppress: another action on api/api-1 this tick"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := verdicts(New(Options{}).Admit(tc.ds, facts(tc.replicas...), t0, false))
+			for i := range tc.want {
+				if got[i] != tc.want[i] {
+					t.Errorf("decision %d: %q, want %q", i, got[i], tc.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestDryRunShowsWhatWouldBeHeldBack(t *testing.T) {
+	g := New(Options{})
+	f := facts("api-1:exited", "api-2:exited")
+	got := g.Admit([]engine.Decision{restart("api-1"), restart("api-2")}, f, t0, true)
+	if got[0].Verdict != engine.VerdictDryRun || got[0].Admitted() {
+		t.Errorf("dry run admitted: %+v", got[0])
+	}
+	if got[1].Verdict != engine.VerdictSuppress {
+		t.Errorf("dry run must still show the blast-radius suppression: %+v", got[1])
 	}
 }

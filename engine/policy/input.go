@@ -32,12 +32,13 @@ var (
 
 	kSumReplicas, kRunning, kMeanCPU, kMaxMem, kScaledReplicas, kUnhealthyOrDown = ast.StringTerm("replicas"), ast.StringTerm("running"), ast.StringTerm("mean_cpu_percent"), ast.StringTerm("max_mem_percent"), ast.StringTerm("scaled_replicas"), ast.StringTerm("unhealthy_or_down")
 
-	kRPS, kErrorRate, kP99            = ast.StringTerm("rps"), ast.StringTerm("error_rate"), ast.StringTerm("latency_p99_ms")
-	kOK, kConsecFails, kLatency       = ast.StringTerm("ok"), ast.StringTerm("consecutive_failures"), ast.StringTerm("latency_ms")
-	kScore, kIsAnomaly, kRisk         = ast.StringTerm("score"), ast.StringTerm("is_anomaly"), ast.StringTerm("risk")
-	kActions10m, kSinceLast           = ast.StringTerm("actions_10m"), ast.StringTerm("seconds_since_last_action")
-	kSeverity, kLabels, kAnnotations  = ast.StringTerm("severity"), ast.StringTerm("labels"), ast.StringTerm("annotations")
-	kStartsAt, kService, kAgeS, kErrS = ast.StringTerm("starts_at"), ast.StringTerm("service"), ast.StringTerm("age_s"), ast.StringTerm("error")
+	kRPS, kErrorRate, kP99                   = ast.StringTerm("rps"), ast.StringTerm("error_rate"), ast.StringTerm("latency_p99_ms")
+	kOK, kConsecFails, kLatency              = ast.StringTerm("ok"), ast.StringTerm("consecutive_failures"), ast.StringTerm("latency_ms")
+	kScore, kIsAnomaly, kRisk                = ast.StringTerm("score"), ast.StringTerm("is_anomaly"), ast.StringTerm("risk")
+	kFeatures, kDrivers, kModelAge, kWarming = ast.StringTerm("features"), ast.StringTerm("drivers"), ast.StringTerm("model_age_ticks"), ast.StringTerm("warming_up")
+	kActions10m, kSinceLast, kBackoffUntil   = ast.StringTerm("actions_10m"), ast.StringTerm("seconds_since_last_action"), ast.StringTerm("backoff_until")
+	kSeverity, kLabels, kAnnotations         = ast.StringTerm("severity"), ast.StringTerm("labels"), ast.StringTerm("annotations")
+	kStartsAt, kService, kAgeS, kErrS        = ast.StringTerm("starts_at"), ast.StringTerm("service"), ast.StringTerm("age_s"), ast.StringTerm("error")
 )
 
 // FactsValue converts f to the ast.Value that OPA builds from json.Marshal(f).
@@ -110,17 +111,42 @@ func serviceValue(s *engine.Service) ast.Value {
 		)})
 	}
 	if a := s.Anomaly; a != nil {
-		pairs = append(pairs, [2]*ast.Term{kAnomaly, ast.ObjectTerm(
-			[2]*ast.Term{kScore, floatTerm(a.Score)},
-			[2]*ast.Term{kIsAnomaly, ast.InternedTerm(a.IsAnomaly)},
-			[2]*ast.Term{kRisk, strTerm(a.Risk)},
-		)})
+		ap := [][2]*ast.Term{
+			{kScore, floatTerm(a.Score)},
+			{kIsAnomaly, ast.InternedTerm(a.IsAnomaly)},
+			{kRisk, strTerm(a.Risk)},
+		}
+		if a.ModelAgeTicks != 0 { // omitempty, as in engine.Anomaly
+			ap = append(ap, [2]*ast.Term{kModelAge, intTerm(int64(a.ModelAgeTicks))})
+		}
+		if a.WarmingUp {
+			ap = append(ap, [2]*ast.Term{kWarming, ast.InternedTerm(true)})
+		}
+		if len(a.Features) > 0 {
+			fp := make([][2]*ast.Term, 0, len(a.Features))
+			for k, v := range a.Features {
+				fp = append(fp, [2]*ast.Term{strTerm(k), floatTerm(v)})
+			}
+			ap = append(ap, [2]*ast.Term{kFeatures, ast.NewTerm(objectFromPairs(fp))})
+		}
+		if len(a.Drivers) > 0 {
+			ds := make([]*ast.Term, len(a.Drivers))
+			for i, d := range a.Drivers {
+				ds[i] = strTerm(d)
+			}
+			ap = append(ap, [2]*ast.Term{kDrivers, ast.ArrayTerm(ds...)})
+		}
+		pairs = append(pairs, [2]*ast.Term{kAnomaly, ast.ObjectTerm(ap...)})
 	}
 	if h := s.History; h != nil {
-		pairs = append(pairs, [2]*ast.Term{kHistory, ast.ObjectTerm(
-			[2]*ast.Term{kActions10m, intTerm(int64(h.Actions10m))},
-			[2]*ast.Term{kSinceLast, floatTerm(h.SecondsSinceLastAction)},
-		)})
+		hp := [][2]*ast.Term{
+			{kActions10m, intTerm(int64(h.Actions10m))},
+			{kSinceLast, floatTerm(h.SecondsSinceLastAction)},
+		}
+		if h.BackoffUntil != nil {
+			hp = append(hp, [2]*ast.Term{kBackoffUntil, timeTerm(*h.BackoffUntil)})
+		}
+		pairs = append(pairs, [2]*ast.Term{kHistory, ast.ObjectTerm(hp...)})
 	}
 	return ast.NewObject(pairs...)
 }
@@ -346,12 +372,25 @@ func appendServiceKey(b keyBuf, s *engine.Service) keyBuf {
 		b = append(b, 0)
 	}
 	if a := s.Anomaly; a != nil {
-		b = append(b, 1).f64(a.Score).flag(a.IsAnomaly).str(a.Risk)
+		b = append(b, 1).f64(a.Score).flag(a.IsAnomaly).str(a.Risk).i64(int64(a.ModelAgeTicks)).flag(a.WarmingUp)
+		b = b.u64(uint64(len(a.Features)))
+		for _, k := range sortedKeys(a.Features) {
+			b = b.str(k).f64(a.Features[k])
+		}
+		b = b.u64(uint64(len(a.Drivers)))
+		for _, d := range a.Drivers {
+			b = b.str(d)
+		}
 	} else {
 		b = append(b, 0)
 	}
 	if h := s.History; h != nil {
 		b = append(b, 1).i64(int64(h.Actions10m)).f64(h.SecondsSinceLastAction)
+		if h.BackoffUntil != nil {
+			b = append(b, 1).time(*h.BackoffUntil)
+		} else {
+			b = append(b, 0)
+		}
 	} else {
 		b = append(b, 0)
 	}

@@ -2,7 +2,8 @@
 // containers. It answers /health, reports who answered on /, and can be made unhealthy, slow,
 // leaky or dead on request so that tests can watch ARES heal it.
 //
-//	testserver              serve on $PORT (default 8080)
+//	testserver              serve on $PORT (default 8080); with CRASH_AFTER=500ms it exits
+//	                        with code 3 that long after each start (a crash loop)
 //	testserver healthcheck  exit 0 when /health answers 200 (for a Docker HEALTHCHECK)
 package main
 
@@ -106,6 +107,10 @@ func serve(port string) error {
 		w.WriteHeader(resp.StatusCode)
 		_, _ = io.Copy(w, resp.Body)
 	})
+
+	if d, err := time.ParseDuration(os.Getenv("CRASH_AFTER")); err == nil {
+		go func() { time.Sleep(d); fmt.Fprintln(os.Stderr, "testserver: crashing as asked"); os.Exit(3) }()
+	}
 
 	srv := &http.Server{Addr: ":" + port, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
