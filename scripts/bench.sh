@@ -4,7 +4,7 @@
 # Results also go to dist/bench/<date>.txt. Benchmarks are never timed assertions in make test.
 #
 #   scripts/bench.sh            # everything (~5 minutes)
-#   scripts/bench.sh policy     # one group: policy, event, sensor, actuator
+#   scripts/bench.sh policy     # one group: policy, event, sensor, actuator, anomaly
 set -euo pipefail
 cd "$(dirname "$0")/.."
 docker info >/dev/null 2>&1 || bash scripts/services.sh docker
@@ -41,6 +41,10 @@ run() { [ "$group" = all ] || [ "$group" = "$1" ]; }
 	if run actuator; then
 		echo "== docker actuator: restart of an exited container"
 		go test -run '^$' -bench RestartExited -benchtime 10x ./actuators/docker/ | report
+		echo
+	fi
+	if run anomaly; then
+		bash scripts/bench_anomaly.sh
 	fi
 } 2>&1 | tee "$out"
 echo "saved in $out"
