@@ -1,6 +1,7 @@
 // Command testserver is the tiny HTTP service that ARES's integration tests run in FROM-scratch
 // containers. It answers /health, reports who answered on /, and can be made unhealthy, slow,
-// leaky or dead on request so that tests can watch ARES heal it.
+// leaky or dead on request so that tests can watch ARES heal it. It exports Prometheus metrics on
+// /metrics and writes JSON log lines on request (observe.go).
 //
 //	testserver              serve on $PORT (default 8080); with CRASH_AFTER=500ms it exits
 //	                        with code 3 that long after each start (a crash loop)
@@ -112,7 +113,7 @@ func serve(port string) error {
 		go func() { time.Sleep(d); fmt.Fprintln(os.Stderr, "testserver: crashing as asked"); os.Exit(3) }()
 	}
 
-	srv := &http.Server{Addr: ":" + port, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Addr: ":" + port, Handler: observed(mux), ReadHeaderTimeout: 5 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	errc := make(chan error, 1)
