@@ -77,6 +77,14 @@ type Journal interface {
 	Record(ctx context.Context, rec TickRecord) error
 }
 
+// ActionJournal is implemented by journals that record each admitted action's intent before
+// the actuator runs and its outcome after, so that an action interrupted by a crash is found
+// (an intent without an outcome) and reconciled at the next start.
+type ActionJournal interface {
+	Intent(ctx context.Context, tick uint64, a Action) (id string, err error)
+	Outcome(ctx context.Context, id string, a Action) error
+}
+
 // Options configure an Engine. Every field but Policy and Journal has a usable zero value.
 type Options struct {
 	Interval      time.Duration // between ticks when nothing wakes the loop; default 5s
@@ -231,21 +239,39 @@ func (e *Engine) Tick(ctx context.Context, now time.Time, trigger string) error 
 			a.Sensed = &SensedReplica{ID: r.ID, State: r.State}
 		}
 	}
-	e.act(ctx, log, rec.Actions)
+	e.act(ctx, log, rec.Tick, rec.Actions)
 	rec.Duration = time.Since(start)
 	e.opt.Metrics.observeTick(rec)
 	return e.opt.Journal.Record(context.WithoutCancel(ctx), rec)
 }
 
-// act carries out the admitted actions in order, each with its own timeout.
-func (e *Engine) act(ctx context.Context, log *slog.Logger, actions []Action) {
+// act carries out the admitted actions in order, each with its own timeout. When the journal
+// records intents, an action whose intent cannot be recorded is not carried out: an action
+// ARES could not account for after a crash is worse than one postponed to the next tick.
+func (e *Engine) act(ctx context.Context, log *slog.Logger, tick uint64, actions []Action) {
+	aj, _ := e.opt.Journal.(ActionJournal)
 	for i := range actions {
 		a := &actions[i]
 		if !a.Admitted() {
 			continue
 		}
+		var intent string
+		if aj != nil {
+			id, err := aj.Intent(context.WithoutCancel(ctx), tick, *a)
+			if err != nil {
+				a.Outcome = &Outcome{Result: ResultError, Error: "not carried out: journal: " + err.Error()}
+				log.Error("action not carried out: its intent could not be journaled", "action", a.Action, "service", a.Service, "replica", a.Replica, "err", err)
+				continue
+			}
+			intent = id
+		}
 		out := e.actOne(ctx, *a)
 		a.Outcome = &out
+		if aj != nil {
+			if err := aj.Outcome(context.WithoutCancel(ctx), intent, *a); err != nil {
+				log.Error("action outcome not journaled", "action", a.Action, "service", a.Service, "replica", a.Replica, "err", err)
+			}
+		}
 		e.opt.Governor.Done(*a, time.Now())
 		e.opt.Metrics.observeAction(*a)
 		if out.Result == ResultOK {

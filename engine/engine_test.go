@@ -230,3 +230,54 @@ func TestDecisionValidate(t *testing.T) {
 		t.Error("recycle must outrank restart")
 	}
 }
+
+type intentJournal struct {
+	memJournal
+	events []string
+	fail   bool
+}
+
+func (j *intentJournal) Intent(_ context.Context, tick uint64, a Action) (string, error) {
+	if j.fail {
+		return "", errors.New("db down")
+	}
+	j.events = append(j.events, "intent "+a.Target())
+	return "id1", nil
+}
+
+func (j *intentJournal) Outcome(_ context.Context, id string, a Action) error {
+	j.events = append(j.events, "outcome "+id+" "+a.Outcome.Result)
+	return nil
+}
+
+type orderActuator struct{ j *intentJournal }
+
+func (o orderActuator) Name() string { return "order" }
+func (o orderActuator) Act(_ context.Context, a Action) (Outcome, error) {
+	o.j.events = append(o.j.events, "act "+a.Target())
+	return Outcome{}, nil
+}
+
+func TestIntentBeforeActionOutcomeAfter(t *testing.T) {
+	j := &intentJournal{}
+	e, _ := New(Options{Sensors: []Sensor{dockerSensor("exited")}, Policy: restartExited, Journal: j,
+		Actuators: map[string]Actuator{ActRestart: orderActuator{j}}})
+	if err := e.Tick(context.Background(), time.Now(), "once"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"intent api/api-1", "act api/api-1", "outcome id1 ok"}
+	if strings.Join(j.events, "|") != strings.Join(want, "|") {
+		t.Errorf("events = %v, want %v", j.events, want)
+	}
+
+	j = &intentJournal{fail: true}
+	e, _ = New(Options{Sensors: []Sensor{dockerSensor("exited")}, Policy: restartExited, Journal: j,
+		Actuators: map[string]Actuator{ActRestart: orderActuator{j}}})
+	_ = e.Tick(context.Background(), time.Now(), "once")
+	if len(j.events) != 0 {
+		t.Errorf("an action whose intent was not journaled ran: %v", j.events)
+	}
+	if out := j.last().Actions[0].Outcome; out == nil || !strings.Contains(out.Error, "not carried out: journal: db down") {
+		t.Errorf("outcome = %+v", out)
+	}
+}
