@@ -5,7 +5,7 @@ PKGS     := ./...
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 
-.PHONY: help build test test-go test-policies lint bench demo demo-down clean
+.PHONY: help build test test-go test-policies lint bench demo demo-down clean shop-images
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -38,3 +38,20 @@ demo-down: ## remove everything make demo started
 
 clean: ## remove build output
 	rm -rf bin dist
+
+SHOP_SERVICES := gateway user product cart order
+SHOP_TAG      ?= latest
+
+shop-images: ## build the demo shop and ARES as static binaries in FROM-scratch images (no registry needed)
+	@rm -rf dist/shop && mkdir -p dist/shop
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/shop/shop ./shop/cmd/shop
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/shop/ares ./cmd/ares
+	cp -r policies dist/shop/policies
+	@for s in $(SHOP_SERVICES); do \
+		echo "docker build ares-shop-$$s:$(SHOP_TAG)"; \
+		docker build -q -f deploy/shop/Dockerfile --build-arg SERVICE=$$s -t ares-shop-$$s:$(SHOP_TAG) \
+			dist/shop >dist/shop/build.log 2>&1 || { cat dist/shop/build.log; exit 1; }; \
+	done
+	@echo "docker build ares:$(SHOP_TAG)"
+	@docker build -q -f deploy/shop/ares.Dockerfile -t ares:$(SHOP_TAG) dist/shop >dist/shop/build.log 2>&1 || \
+		{ cat dist/shop/build.log; exit 1; }

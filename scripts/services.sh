@@ -4,7 +4,16 @@
 # what answers is not restarted.
 #
 #   scripts/services.sh            # everything
-#   scripts/services.sh docker     # only the Docker engine
+#   scripts/services.sh docker     # only the Docker engine (and docker-compose)
+#   scripts/services.sh postgres   # PostgreSQL with role and database shop (the demo shop)
+#   scripts/services.sh redis      # Redis for the shop's sessions, carts and cache
+#   scripts/services.sh chromium   # headless Chromium for the shop's browser test
+#   scripts/services.sh prometheus # install only: tests start /usr/bin/prometheus themselves
+#
+# PostgreSQL and Redis listen on 127.0.0.1 and on the docker0 gateway address, so containers
+# reach them through `host-gateway`; PostgreSQL accepts the role shop only from 127.0.0.1 and
+# Docker's default bridge pools (172.16.0.0/12, 192.168.0.0/16). Override the password with
+# SHOP_PG_PASSWORD.
 set -euo pipefail
 
 want=${1:-all}
@@ -50,7 +59,136 @@ start_docker() {
 	wait_for 60 "docker engine" docker info || { tail -20 "$log_dir/dockerd.log"; exit 1; }
 }
 
+# docker0_ip prints the docker0 bridge gateway address (what host-gateway resolves to), or
+# nothing when the bridge does not exist yet.
+docker0_ip() {
+	ip -4 -o addr show dev docker0 2>/dev/null | awk '{split($4, a, "/"); print a[1]; exit}'
+}
+
+start_compose() {
+	need_pkg docker-compose docker-compose
+}
+
+pg_password=${SHOP_PG_PASSWORD:-shop}
+
+as_postgres() { # as_postgres COMMAND...: run as the postgres OS user (peer authentication)
+	if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi
+}
+
+start_postgres() {
+	need_pkg pg_ctlcluster postgresql
+	need_pkg ip iproute2
+	local ver cluster conf_dir gw listen conf hba changed=0
+	read -r ver cluster < <(pg_lsclusters -h | awk 'NR == 1 {print $1, $2}')
+	if [ -z "${ver:-}" ]; then
+		ver=$(ls /usr/lib/postgresql | sort -n | tail -1)
+		cluster=main
+		say "creating PostgreSQL cluster $ver/$cluster"
+		as_root pg_createcluster "$ver" "$cluster" >/dev/null
+	fi
+	conf_dir=/etc/postgresql/$ver/$cluster
+	gw=$(docker0_ip)
+	listen=127.0.0.1${gw:+,$gw}
+	conf="# written by scripts/services.sh (ARES demo shop)
+listen_addresses = '$listen'"
+	if [ "$(as_root cat "$conf_dir/conf.d/ares-shop.conf" 2>/dev/null)" != "$conf" ]; then
+		printf '%s\n' "$conf" | as_root tee "$conf_dir/conf.d/ares-shop.conf" >/dev/null
+		changed=1
+	fi
+	# Docker's default address pools: 172.17.0.0/16 to 172.31.0.0/16, then 192.168.0.0/16 in
+	# /20s once those are taken (many test networks at once).
+	hba="# ares-shop: the demo shop from loopback and Docker's default bridge pools only
+host    shop            shop            127.0.0.1/32            scram-sha-256
+host    shop            shop            172.16.0.0/12           scram-sha-256
+host    shop            shop            192.168.0.0/16          scram-sha-256"
+	if [ "$(as_root awk '/^# ares-shop:/ || /^host +shop +shop /' "$conf_dir/pg_hba.conf")" != "$hba" ]; then
+		# First match wins in pg_hba.conf: put the shop's lines first, replacing older ones.
+		{ printf '%s\n' "$hba"; as_root awk '!/^# ares-shop:/ && !/^host +shop +shop /' "$conf_dir/pg_hba.conf"; } >"$log_dir/pg_hba.conf.new"
+		as_root cp "$log_dir/pg_hba.conf.new" "$conf_dir/pg_hba.conf"
+		rm -f "$log_dir/pg_hba.conf.new"
+		changed=1
+	fi
+	local logf
+	logf=$(pg_lsclusters -h | awk -v v="$ver" -v c="$cluster" '$1 == v && $2 == c {print $7}')
+	if pg_lsclusters -h | awk -v v="$ver" -v c="$cluster" '$1 == v && $2 == c {print $4}' | grep -q online; then
+		if [ "$changed" -eq 1 ]; then
+			say "restarting PostgreSQL $ver/$cluster (configuration changed)"
+			as_root pg_ctlcluster "$ver" "$cluster" restart
+		else
+			say "PostgreSQL $ver/$cluster already running"
+		fi
+	else
+		say "starting PostgreSQL $ver/$cluster (log: $logf)"
+		as_root pg_ctlcluster "$ver" "$cluster" start
+	fi
+	wait_for 60 "postgresql" pg_isready -q -h 127.0.0.1 -p 5432 || { as_root tail -20 "$logf"; exit 1; }
+	if [ "$(as_postgres psql -tAc "SELECT 1 FROM pg_roles WHERE rolname = 'shop'")" != 1 ]; then
+		say "creating role shop"
+		as_postgres psql -q -v ON_ERROR_STOP=1 -c "CREATE ROLE shop LOGIN"
+	fi
+	# Always (re)set the password so that SHOP_PG_PASSWORD wins; it is not printed.
+	as_postgres psql -q -v ON_ERROR_STOP=1 -v pw="$pg_password" -f - <<<"ALTER ROLE shop PASSWORD :'pw';"
+	if [ "$(as_postgres psql -tAc "SELECT 1 FROM pg_database WHERE datname = 'shop'")" != 1 ]; then
+		say "creating database shop"
+		as_postgres createdb -O shop shop
+	fi
+	wait_for 30 "postgresql as shop" env PGPASSWORD="$pg_password" psql -h 127.0.0.1 -U shop -d shop -tAc 'SELECT 1'
+	say "postgres: postgres://shop:***@127.0.0.1:5432/shop${gw:+ (containers: host.docker.internal via host-gateway, $gw)}; log: $logf"
+}
+
+start_redis() {
+	need_pkg redis-server redis-server
+	need_pkg ip iproute2
+	local gw bind
+	gw=$(docker0_ip)
+	bind="127.0.0.1${gw:+ $gw}"
+	if redis-cli -h 127.0.0.1 ping 2>/dev/null | grep -q PONG; then
+		if [ -n "$gw" ] && ! redis-cli -h "$gw" ping 2>/dev/null | grep -q PONG; then
+			# Running, but not on the bridge: rebind at run time (Redis 7 can).
+			say "redis: adding bind $gw"
+			redis-cli -h 127.0.0.1 config set bind "$bind" >/dev/null
+		fi
+		# Only explicit binds to loopback and the bridge gateway: protected mode off there.
+		redis-cli -h 127.0.0.1 config set protected-mode no >/dev/null
+		say "redis already answers"
+	else
+		mkdir -p "$log_dir/redis"
+		say "starting redis-server on $bind (log: $log_dir/redis.log)"
+		redis-server --daemonize yes --port 6379 --bind "$bind" --protected-mode no \
+			--dir "$log_dir/redis" --logfile "$log_dir/redis.log" --pidfile "$log_dir/redis.pid" \
+			--save '' --appendonly no
+	fi
+	wait_for 30 "redis" sh -c 'redis-cli -h 127.0.0.1 ping | grep -q PONG' || { tail -20 "$log_dir/redis.log"; exit 1; }
+	say "redis: 127.0.0.1:6379${gw:+ and $gw:6379}; log: $log_dir/redis.log"
+}
+
+start_chromium() {
+	need_pkg chromium chromium
+	wait_for 30 "chromium" chromium --headless --no-sandbox --disable-gpu --version
+	say "chromium: $(command -v chromium)"
+}
+
+# install_prometheus installs the Prometheus server binary for the metrics sensor's PromQL
+# tests. It is not started as a daemon: each test runs its own on a free port.
+install_prometheus() {
+	need_pkg prometheus prometheus
+	say "prometheus: $(command -v prometheus) (not started; tests run their own)"
+}
+
 case "$want" in
-all | docker) start_docker ;;
-*) say "unknown service '$want' (want: all, docker)"; exit 2 ;;
+all)
+	start_docker
+	start_compose
+	start_postgres
+	start_redis
+	start_chromium
+	install_prometheus
+	;;
+docker) start_docker; start_compose ;;
+postgres) start_postgres ;;
+redis) start_redis ;;
+chromium) start_chromium ;;
+prometheus) install_prometheus ;;
+*) say "unknown service '$want' (want: all, docker, postgres, redis, chromium)"; exit 2 ;;
 esac
+say "logs: $log_dir"
