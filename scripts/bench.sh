@@ -4,7 +4,7 @@
 # Results also go to dist/bench/<date>.txt. Benchmarks are never timed assertions in make test.
 #
 #   scripts/bench.sh            # everything (~5 minutes)
-#   scripts/bench.sh policy     # one group: policy, event, sensor, actuator, anomaly
+#   scripts/bench.sh policy     # one group: policy, event, sensor, actuator, anomaly, shop
 set -euo pipefail
 cd "$(dirname "$0")/.."
 docker info >/dev/null 2>&1 || bash scripts/services.sh docker
@@ -45,6 +45,13 @@ run() { [ "$group" = all ] || [ "$group" = "$1" ]; }
 	fi
 	if run anomaly; then
 		bash scripts/bench_anomaly.sh
+		echo
+	fi
+	if run shop; then
+		echo "== shop: bounded constant load (200 req/s, 3 s each) on loopback; gateway vs product service directly"
+		bash scripts/services.sh postgres >/dev/null
+		bash scripts/services.sh redis >/dev/null
+		go test -run '^$' -bench ShopLoad -benchtime 1x ./shop/internal/gateway/ | report
 	fi
 } 2>&1 | tee "$out"
 echo "saved in $out"
