@@ -67,14 +67,25 @@ func runFacts(ctx context.Context, o factsOpts, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Where cgroup files are not readable, CPU and memory come from Docker's streaming stats,
+	// which the sensor's Watch runs: keep it running while gathering.
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() { _ = sensor.Watch(wctx, func(string) {}) }()
 	// CPU % comes from the difference between two readings: take a first one, then the facts.
 	eng.Gather(ctx, 0, time.Now())
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(cpuWindow):
+	var f *engine.Facts
+	for deadline := time.Now().Add(streamWait); ; {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(cpuWindow):
+		}
+		f = eng.Gather(ctx, 1, time.Now())
+		if measured(f) || time.Now().After(deadline) {
+			break
+		}
 	}
-	f := eng.Gather(ctx, 1, time.Now())
 	if o.output == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -117,8 +128,24 @@ func printFactsTable(w io.Writer, f *engine.Facts) error {
 	return nil
 }
 
-// cpuWindow is the span over which ares facts measures CPU %.
-const cpuWindow = 500 * time.Millisecond
+// cpuWindow is the span over which ares facts measures CPU %; streamWait bounds the wait for
+// the first streamed stats (the daemon samples once a second).
+const (
+	cpuWindow  = 500 * time.Millisecond
+	streamWait = 3 * time.Second
+)
+
+// measured reports whether every running replica has a memory reading.
+func measured(f *engine.Facts) bool {
+	for _, s := range f.Services {
+		for _, r := range s.Replicas {
+			if r.State == "running" && r.MemBytes == 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 func mib(b int64) string { return fmt.Sprintf("%.1fMiB", float64(b)/(1<<20)) }
 
