@@ -281,3 +281,32 @@ func TestIntentBeforeActionOutcomeAfter(t *testing.T) {
 		t.Errorf("outcome = %+v", out)
 	}
 }
+
+func TestSubmittedDecisionRunsNextTick(t *testing.T) {
+	j := &memJournal{}
+	act := &fakeActuator{}
+	e, _ := New(Options{Sensors: []Sensor{dockerSensor("running")}, Policy: restartExited, Journal: j,
+		Actuators: map[string]Actuator{ActRecycle: act}})
+	if err := e.Submit(Decision{Action: "reboot", Service: "api", Reason: "x"}); err == nil {
+		t.Fatal("an invalid manual decision was accepted")
+	}
+	if err := e.Submit(Decision{Action: ActRecycle, Service: "api", Replica: "api-1", Reason: "manual: by alice"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-e.wake:
+		if r != "manual" {
+			t.Errorf("wake reason %q", r)
+		}
+	default:
+		t.Error("Submit did not wake the loop")
+	}
+	_ = e.Tick(context.Background(), time.Now(), "manual")
+	if len(act.got) != 1 || act.got[0].Reason != "manual: by alice" {
+		t.Fatalf("actuator got %+v", act.got)
+	}
+	_ = e.Tick(context.Background(), time.Now(), "interval")
+	if len(act.got) != 1 {
+		t.Errorf("a manual decision ran twice")
+	}
+}
