@@ -26,10 +26,10 @@ func ExampleNotifier_Act() {
 	})
 	fmt.Println(out.Result, err)
 
-	_, err = notify.New("", 0, nil).Act(context.Background(), engine.Action{})
-	fmt.Println(err)
+	out, err = notify.New("", 0, nil).Act(context.Background(), engine.Action{})
+	fmt.Println(out.Result, out.Detail, err)
 	// Output:
 	// application/json true
 	// ok <nil>
-	// notify: no webhook configured (set notify.webhook_url)
+	// ok logged only: no webhook configured (set notify.webhook_url) <nil>
 }

@@ -37,9 +37,10 @@ type Notifier struct {
 
 var _ engine.Actuator = (*Notifier)(nil)
 
-// New returns a notifier that posts to url, each call bounded by timeout (default 5s). An
-// empty url is accepted so that the daemon starts; every Act then fails and says how to
-// configure it. log may be nil; the caller scopes it.
+// New returns a notifier that posts to url, each call bounded by timeout (default 5s). With an
+// empty url a notification is only logged (at warn level, saying how to configure a webhook)
+// and its outcome says so: a decision to tell a human is never lost, and a host without a
+// webhook is not flooded with failed actions. log may be nil; the caller scopes it.
 func New(url string, timeout time.Duration, log *slog.Logger) *Notifier {
 	if timeout <= 0 {
 		timeout = 5 * time.Second
@@ -49,6 +50,9 @@ func New(url string, timeout time.Duration, log *slog.Logger) *Notifier {
 	}
 	return &Notifier{url: url, http: &http.Client{Timeout: timeout}, log: log, now: time.Now}
 }
+
+// LoggedOnly is the outcome detail of a notification made without a webhook.
+const LoggedOnly = "logged only: no webhook configured (set notify.webhook_url)"
 
 // Name is the actuator's name in logs and outcomes.
 func (n *Notifier) Name() string { return "notify" }
@@ -70,7 +74,9 @@ func (n *Notifier) Act(ctx context.Context, a engine.Action) (engine.Outcome, er
 
 func (n *Notifier) post(ctx context.Context, a engine.Action) (engine.Outcome, error) {
 	if n.url == "" {
-		return engine.Outcome{}, errors.New("notify: no webhook configured (set notify.webhook_url)")
+		n.log.Warn("notification logged only: no webhook configured (set notify.webhook_url)",
+			"action", a.Action, "service", a.Service, "replica", a.Replica, "reason", a.Reason)
+		return engine.Outcome{Detail: LoggedOnly}, nil
 	}
 	body, err := json.Marshal(Payload{
 		Action: a.Action, Service: a.Service, Replica: a.Replica, Reason: a.Reason,

@@ -86,7 +86,6 @@ func TestErrors(t *testing.T) {
 	}{
 		{"non-2xx", srv.URL + "/fail?token=secret", []string{"500 Internal Server Error", "boom xxx"}, "secret"},
 		{"timeout", srv.URL + "/slow?token=secret", []string{"notify: post to 127.0.0.1", "Client.Timeout"}, "secret"},
-		{"no url", "", []string{"notify: no webhook configured (set notify.webhook_url)"}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -112,6 +111,12 @@ func TestErrors(t *testing.T) {
 			}
 		})
 	}
+	t.Run("no url: logged, not failed", func(t *testing.T) {
+		out, err := New("", time.Second, nil).Act(context.Background(), action)
+		if err != nil || out.Result != engine.ResultOK || out.Detail != LoggedOnly {
+			t.Errorf("Act = %+v, %v; want ok, logged only", out, err)
+		}
+	})
 	t.Run("body capped at 200 bytes", func(t *testing.T) {
 		_, err := New(srv.URL+"/fail", time.Second, nil).Act(context.Background(), action)
 		if err == nil || strings.Contains(err.Error(), strings.Repeat("x", 200)) {
