@@ -113,6 +113,7 @@ type Engine struct {
 
 	mu     sync.Mutex
 	lastOK map[string]time.Time // per sensor, for age_s
+	manual []Decision           // submitted by a person, for the next tick
 }
 
 // New validates the options and returns an engine.
@@ -198,6 +199,29 @@ func (e *Engine) Run(ctx context.Context) error {
 
 func (e *Engine) next() uint64 { return e.tick.Add(1) }
 
+// Submit queues a decision made by a person (the dashboard's manual action) for the next tick,
+// which it wakes. It goes through validation and the governor like a policy's decision, and
+// takes precedence over the policy's decision for the same target.
+func (e *Engine) Submit(d Decision) error {
+	if err := d.Validate(); err != nil {
+		return fmt.Errorf("manual decision: %w", err)
+	}
+	e.mu.Lock()
+	e.manual = append(e.manual, d)
+	e.mu.Unlock()
+	e.Wake("manual")
+	return nil
+}
+
+// takeManual returns and clears the submitted decisions.
+func (e *Engine) takeManual() []Decision {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	m := e.manual
+	e.manual = nil
+	return m
+}
+
 // Tick runs gather → evaluate → govern → act → record once. Sensor, policy and actuator
 // failures become data in the record; Tick itself fails only when recording fails.
 func (e *Engine) Tick(ctx context.Context, now time.Time, trigger string) error {
@@ -228,6 +252,10 @@ func (e *Engine) Tick(ctx context.Context, now time.Time, trigger string) error 
 		for _, r := range rejected {
 			log.Error("decision rejected", "policy_rev", rec.PolicyRev, "decision", r.Raw, "err", r.Error)
 		}
+	}
+	if manual := e.takeManual(); len(manual) > 0 {
+		// First, so that the governor holds back a policy decision for the same target.
+		rec.Decisions = append(manual, rec.Decisions...)
 	}
 	if rec.Decisions == nil {
 		rec.Decisions = []Decision{}
@@ -402,6 +430,9 @@ func (f *Facts) merge(p *Facts) {
 		}
 		if ps.History != nil {
 			s.History = ps.History
+		}
+		if ps.Logs != nil {
+			s.Logs = ps.Logs
 		}
 	}
 	f.Alerts = append(f.Alerts, p.Alerts...)

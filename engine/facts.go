@@ -66,6 +66,7 @@ type Service struct {
 	Probe   *Probe   `json:"probe,omitempty"`
 	Anomaly *Anomaly `json:"anomaly,omitempty"`
 	History *History `json:"history,omitempty"`
+	Logs    *Logs    `json:"logs,omitempty"`
 }
 
 // Replica is one container of a service.
@@ -82,6 +83,9 @@ type Replica struct {
 	MemLimitBytes int64   `json:"mem_limit_bytes"`
 	MemPercent    float64 `json:"mem_percent"`
 	Trend         *Trend  `json:"trend,omitempty"`
+	// Metrics are the replica's own request metrics (metrics sensor); absent when it exports
+	// none or was first seen this tick.
+	Metrics *Metrics `json:"metrics,omitempty"`
 	// Scaled marks a replica that ARES added with scale_out (label ares.scaled=true); scale_in
 	// removes these first.
 	Scaled bool `json:"scaled,omitempty"`
@@ -103,10 +107,11 @@ type Summary struct {
 	UnhealthyOrDown int     `json:"unhealthy_or_down"`
 }
 
-// Metrics are a service's request metrics.
+// Metrics are a service's (or one replica's) request metrics.
 type Metrics struct {
 	RPS          float64 `json:"rps"`
 	ErrorRate    float64 `json:"error_rate"` // 0..1
+	LatencyP50Ms float64 `json:"latency_p50_ms"`
 	LatencyP99Ms float64 `json:"latency_p99_ms"`
 }
 
@@ -115,6 +120,14 @@ type Probe struct {
 	OK                  bool    `json:"ok"`
 	ConsecutiveFailures int     `json:"consecutive_failures"`
 	LatencyMs           float64 `json:"latency_ms"`
+}
+
+// Logs is what a service's replicas logged recently (log sensor).
+type Logs struct {
+	ErrorsPerMin float64 `json:"errors_per_min"` // error lines per minute over the sensor's window
+	LastError    string  `json:"last_error"`     // message of the last error line, "" when none yet
+	// LastErrorAt is when the sensor read the last error line; absent when none yet.
+	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
 }
 
 // Anomaly is the anomaly engine's verdict on a service.
@@ -138,6 +151,8 @@ type History struct {
 	// BackoffUntil is set while a replica of the service is in crash-loop back-off: the
 	// governor admits no restart or recycle of it before then.
 	BackoffUntil *time.Time `json:"backoff_until,omitempty"`
+	// Paused is true while automation is paused for the service (or globally).
+	Paused bool `json:"paused,omitempty"`
 }
 
 // Alert is a firing alert (Alertmanager receiver).

@@ -19,15 +19,16 @@
 # Precedence is structural: each target gets one function with an else chain, its links in
 # precedence order and, within an action, in the order of their reasons:
 #
-#   service_decision (this file): restart (anomaly, else probe), else scale_out, else
-#                                 scale_in, else notify
+#   service_decision (this file): restart (alert, else anomaly, else probe), else scale_out
+#                                 (alert, else CPU), else scale_in (alert, else CPU), else
+#                                 notify (alert, else anomaly)
 #   replica_decision (replicas.rego): recycle (OOM kill, else memory), else restart (exit or
 #                                 health, the smaller reason; none under a service restart)
 #
 # The rule files hold the conditions and reasons: replicas.rego, probe.rego, scaling.rego,
-# anomaly.rego. Guards (guards.rego, and the decisions rules below): no decision for a service
-# under cooldown, and no rule fires on a section whose sensor is stale (ok=false or missing in
-# input.sensors).
+# anomaly.rego, alerts.rego. Guards (guards.rego, and the decisions rules below): no decision
+# for a service under cooldown, and no rule fires on a section whose sensor is stale (ok=false
+# or missing in input.sensors).
 #
 # Performance: the pack touches input.services only in decisions below, with a variable key;
 # everything else is a function of the one service being considered, so evaluation is linear
@@ -55,24 +56,35 @@ decisions contains decision if {
 }
 
 # service_decision is the service-level decision of highest precedence for the service, if any.
-# The anomaly restart reason sorts before the probe one ("anomaly ..." < "probe ...").
+# Within an action the links follow their reasons' order: "alert ..." < "anomaly ..." <
+# "mean CPU ..." < "probe ...".
 service_decision(name, svc, c) := {"action": "restart", "service": name, "reason": reason} if {
+	reason := alert_reason(name, "restart")
+} else := {"action": "restart", "service": name, "reason": reason} if {
 	reason := anomaly_restart_reason(svc, c)
 } else := {"action": "restart", "service": name, "reason": reason} if {
 	reason := probe_restart_reason(svc, c)
 } else := {"action": "scale_out", "service": name, "reason": reason} if {
+	reason := alert_reason(name, "scale_out")
+} else := {"action": "scale_out", "service": name, "reason": reason} if {
 	reason := scale_out_reason(svc, c)
 } else := {"action": "scale_in", "service": name, "reason": reason} if {
+	reason := alert_reason(name, "scale_in")
+} else := {"action": "scale_in", "service": name, "reason": reason} if {
 	reason := scale_in_reason(svc, c)
+} else := {"action": "notify", "service": name, "reason": reason} if {
+	reason := alert_reason(name, "notify")
 } else := {"action": "notify", "service": name, "reason": reason} if {
 	reason := anomaly_notify_reason(svc, c)
 }
 
 # restarts_service: the service gets a service-level restart, which supersedes the
 # replica-level restarts of its replicas.
-restarts_service(svc, c) if anomaly_restart_reason(svc, c)
+restarts_service(name, _, _) if alert_reason(name, "restart")
 
-restarts_service(svc, c) if probe_restart_reason(svc, c)
+restarts_service(_, svc, c) if anomaly_restart_reason(svc, c)
+
+restarts_service(_, svc, c) if probe_restart_reason(svc, c)
 
 # num rounds a number to one decimal, for reasons only (never for a comparison).
 num(x) := round(x * 10) / 10

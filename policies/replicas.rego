@@ -19,10 +19,10 @@ replica_decision(name, svc, r, c) := {"action": "recycle", "service": name, "rep
 	r.state in c.restart_states
 	reason := exit_reason(r)
 	not unhealthy_first(r, reason)
-	not restarts_service(svc, c)
+	not restarts_service(name, svc, c)
 } else := {"action": "restart", "service": name, "replica": r.name, "reason": "health check unhealthy"} if {
 	r.health == "unhealthy"
-	not restarts_service(svc, c)
+	not restarts_service(name, svc, c)
 }
 
 # unhealthy_first: the unhealthy reason sorts before the exit reason (never with the default

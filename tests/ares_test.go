@@ -91,6 +91,9 @@ func startAres(t *testing.T, policies, label string, args ...string) *aresProc {
 	if os.Getenv("ARES_METRICS_LISTEN") == "" {
 		t.Setenv("ARES_METRICS_LISTEN", "")
 	}
+	if os.Getenv("ARES_JOURNAL_PATH") == "" { // each ARES its own journal unless the test shares one
+		t.Setenv("ARES_JOURNAL_PATH", filepath.Join(t.TempDir(), "journal.db"))
+	}
 	cmd.Env = append(os.Environ(), "ARES_DOCKER_LABELS="+label, "ARES_ENGINE_INTERVAL=500ms", "ARES_LOG_LEVEL=debug")
 	p := &aresProc{cmd: cmd, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -115,7 +116,7 @@ func TestDryRunPrintsAndRestartsNothing(t *testing.T) {
 
 	// The text form, one tick.
 	cmd := exec.Command(binary(t), "run", "--dry-run", "--once", "--policies", policies, "--config", filepath.Join(dockertest.ModuleRoot(t), "ares.yaml"))
-	cmd.Env = append(os.Environ(), "ARES_DOCKER_LABELS="+label, "ARES_METRICS_LISTEN=")
+	cmd.Env = append(os.Environ(), "ARES_DOCKER_LABELS="+label, "ARES_METRICS_LISTEN=", "ARES_JOURNAL_PATH="+filepath.Join(t.TempDir(), "journal.db"))
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("ares run --once: %v", err)
@@ -423,5 +424,53 @@ decisions contains {"action": "restart", "service": name, "replica": r.name, "re
 	}
 	if held == 0 {
 		t.Error("no decision was held back with a crash-loop back-off reason")
+	}
+}
+
+// The journal outlives ARES: a restart restores the governor's brakes from it, and
+// `ares actions` and `ares incidents` read what the first run did.
+func TestJournalSurvivesRestart(t *testing.T) {
+	label, labels := scope(t)
+	labels["ares.service"] = "web"
+	name := "e2e-journal-" + labels["ares.test.scope"]
+	id := dockertest.Run(t, dockertest.Spec{Name: name, Labels: labels})
+	waitHealthy(t, id)
+	dbPath := filepath.Join(t.TempDir(), "journal.db")
+	t.Setenv("ARES_JOURNAL_PATH", dbPath)
+	policies := filepath.Join(dockertest.ModuleRoot(t), "policies")
+
+	first := startAres(t, policies, label)
+	kill(t, id)
+	dockertest.Eventually(t, 20*time.Second, "first ARES restarts the container", func() bool {
+		return contains(first.actions(t, "admit"), "restart web/"+name)
+	})
+	waitHealthy(t, id)
+	dockertest.Eventually(t, 10*time.Second, "incident resolved", func() bool { return len(first.ticks(t)) > 3 })
+	_ = first.cmd.Process.Signal(syscall.SIGTERM)
+	_, _ = first.cmd.Process.Wait()
+
+	second := startAres(t, policies, label)
+	if !strings.Contains(second.stderr.String(), "governor restored from the journal") {
+		t.Errorf("the second ARES did not restore the governor:\n%s", tail(second.stderr.String(), 20))
+	}
+	// Killed again within the cooldown: the restored history (the pack's cooldown reads it)
+	// and the governor's restored cooldown hold the restart back.
+	kill(t, id)
+	n := len(second.ticks(t))
+	dockertest.Eventually(t, 20*time.Second, "ticks after the kill", func() bool { return len(second.ticks(t)) >= n+6 })
+	if got := second.actions(t, "admit"); contains(got, "restart web/"+name) {
+		t.Errorf("the second ARES restarted within the cooldown: %v", got)
+	}
+	if st, _ := dockertest.State(t, id); st != "exited" {
+		t.Errorf("container state %s: the restored cooldown did not hold", st)
+	}
+	root := dockertest.ModuleRoot(t)
+	out, err := exec.Command(binary(t), "actions", "--config", filepath.Join(root, "ares.yaml"), "--service", "web").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), name) || !strings.Contains(string(out), "restart") {
+		t.Errorf("ares actions: %v\n%s", err, out)
+	}
+	out, err = exec.Command(binary(t), "incidents", "--config", filepath.Join(root, "ares.yaml"), "-o", "json").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"web"`) {
+		t.Errorf("ares incidents: %v\n%s", err, out)
 	}
 }

@@ -59,6 +59,10 @@ Start with a dry run to see what ARES would do, without doing it:
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newRunCmd(), newEvalCmd(), newFactsCmd(), newDetectCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(), newEvalCmd(), newFactsCmd(), newDetectCmd(), newVersionCmd(),
+		newIncidentsCmd(),
+		newActionsCmd(),
+		newReplayCmd(),
+	)
 	return root
 }

@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/moby/moby/client"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -19,6 +21,7 @@ import (
 	dockeract "github.com/ares-sre/ares/actuators/docker"
 	"github.com/ares-sre/ares/actuators/notify"
 	"github.com/ares-sre/ares/engine"
+	"github.com/ares-sre/ares/engine/config"
 	"github.com/ares-sre/ares/engine/governor"
 	"github.com/ares-sre/ares/engine/journal"
 	"github.com/ares-sre/ares/engine/policy"
@@ -130,23 +133,28 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 		analyzers = append(analyzers, an)
 	}
 
+	gov := governor.New(governor.Options{
+		Cooldown: cfg.Governor.Cooldown, Budget: cfg.Governor.Budget, BudgetWindow: cfg.Governor.BudgetWindow,
+		BackoffInitial: cfg.Governor.BackoffInitial, BackoffMax: cfg.Governor.BackoffMax, BackoffReset: cfg.Governor.BackoffReset,
+		MaxUnavailable: cfg.Governor.MaxUnavailable,
+	})
 	journals := journal.Multi{printer}
-	if cfg.Journal.Path != "" {
-		jf, err := journal.OpenFile(cfg.Journal.Path)
+	if cfg.Journal.Path != "" || cfg.Journal.Backend == journal.BackendPostgres {
+		store, err := openRunJournal(ctx, cfg, cli, pol, gov, reg, log.With("component", "journal"))
 		if err != nil {
 			return err
 		}
-		defer jf.Close()
-		journals = append(journals, jf)
+		defer func() {
+			if err := store.Close(); err != nil {
+				log.Error("journal records lost at exit", "err", err)
+			}
+		}()
+		journals = append(journals, store)
 	}
 	eng, err := engine.New(engine.Options{
 		Interval: cfg.Engine.Interval, TickTimeout: cfg.Engine.TickTimeout, SensorTimeout: cfg.Engine.SensorTimeout,
 		ActionTimeout: cfg.Engine.ActionTimeout, DryRun: cfg.Engine.DryRun,
-		Sensors: []engine.Sensor{sensor}, Analyzers: analyzers, Policy: pol, Governor: governor.New(governor.Options{
-			Cooldown: cfg.Governor.Cooldown, Budget: cfg.Governor.Budget, BudgetWindow: cfg.Governor.BudgetWindow,
-			BackoffInitial: cfg.Governor.BackoffInitial, BackoffMax: cfg.Governor.BackoffMax, BackoffReset: cfg.Governor.BackoffReset,
-			MaxUnavailable: cfg.Governor.MaxUnavailable,
-		}),
+		Sensors: []engine.Sensor{sensor}, Analyzers: analyzers, Policy: pol, Governor: gov,
 		Actuators: map[string]engine.Actuator{
 			engine.ActRestart: docker, engine.ActRecycle: docker, engine.ActScaleOut: docker, engine.ActScaleIn: docker,
 			engine.ActNotify: notifier,
@@ -202,6 +210,88 @@ func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (*htt
 	}()
 	log.Info("metrics served", "addr", "http://"+ln.Addr().String()+"/metrics")
 	return srv, nil
+}
+
+// openRunJournal opens the journal store, reconciles the actions a crash interrupted (the
+// target's state now decides their outcome), restores the governor's brakes from the recent
+// actions, and records policy revisions as they are activated.
+func openRunJournal(ctx context.Context, cfg config.Config, cli *client.Client, pol *policy.Watcher, gov *governor.Governor,
+	reg prometheus.Registerer, log *slog.Logger) (journal.Store, error) {
+	store, err := journal.Open(ctx, journalConfig(cfg), reg, log)
+	if err != nil {
+		return nil, err
+	}
+	n, err := store.Reconcile(ctx, func(in journal.Intent) engine.Outcome {
+		return reconcileOutcome(ctx, cli, cfg.Docker.Labels, in)
+	})
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("journal: reconcile interrupted actions: %w", err)
+	}
+	if n > 0 {
+		log.Warn("reconciled actions a crash interrupted", "n", n)
+	}
+	since := time.Now().Add(-max(cfg.Governor.BudgetWindow, governor.Window, cfg.Governor.BackoffReset+cfg.Governor.BackoffMax))
+	recent, err := store.RecentActions(ctx, since)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("journal: restore the governor: %w", err)
+	}
+	for _, d := range recent {
+		gov.Done(d.Action, d.At)
+	}
+	if len(recent) > 0 {
+		log.Info("governor restored from the journal", "actions", len(recent))
+	}
+	if set := pol.Set(); set != nil {
+		_ = store.Revision(ctx, set.Revision(), set.Files(), nil)
+	}
+	pol.OnReload(func(rev string, err error) {
+		var files []string
+		if set := pol.Set(); set != nil {
+			files = set.Files()
+		}
+		_ = store.Revision(context.Background(), rev, files, err)
+	})
+	return store, nil
+}
+
+// reconcileOutcome decides an interrupted action's outcome from its target's state now: ok when
+// the replica (or every replica of the service) runs and is not unhealthy.
+func reconcileOutcome(ctx context.Context, cli *client.Client, labels []string, in journal.Intent) engine.Outcome {
+	f := client.Filters{}.Add("label", "ares.enable=true")
+	for _, l := range labels {
+		f = f.Add("label", l)
+	}
+	res, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return engine.Outcome{Result: engine.ResultError, Error: "interrupted by a restart of ARES; state unknown: " + err.Error()}
+	}
+	seen := 0
+	for _, c := range res.Items {
+		name := ""
+		if len(c.Names) > 0 {
+			name = strings.TrimPrefix(c.Names[0], "/")
+		}
+		svc := c.Labels["ares.service"]
+		if svc == "" {
+			svc = c.Labels["com.docker.compose.service"]
+		}
+		if svc == "" {
+			svc = name
+		}
+		if svc != in.Action.Service || (in.Action.Replica != "" && name != in.Action.Replica) {
+			continue
+		}
+		seen++
+		if c.State != "running" || strings.Contains(c.Status, "(unhealthy)") {
+			return engine.Outcome{Result: engine.ResultError, Error: fmt.Sprintf("interrupted by a restart of ARES; %s is %s now", name, c.Status)}
+		}
+	}
+	if seen == 0 {
+		return engine.Outcome{Result: engine.ResultError, Error: "interrupted by a restart of ARES; target not found now"}
+	}
+	return engine.Outcome{Result: engine.ResultOK, Detail: "interrupted by a restart of ARES; target running now"}
 }
 
 // noWatch hides a sensor's Watch method (docker.events: false).

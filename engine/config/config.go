@@ -96,9 +96,14 @@ type Metrics struct {
 	Listen string `mapstructure:"listen"`
 }
 
-// Journal configures where tick records go.
+// Journal configures where tick records go (engine/journal, docs/journal.md).
 type Journal struct {
-	Path string `mapstructure:"path"`
+	Backend     string        `mapstructure:"backend"` // file|sqlite|postgres
+	Path        string        `mapstructure:"path"`    // SQLite database or JSON-lines file; empty: no journal
+	DSN         string        `mapstructure:"dsn"`     // PostgreSQL; also ARES_JOURNAL_DSN
+	Buffer      int           `mapstructure:"buffer"`
+	SyncIntents bool          `mapstructure:"sync_intents"`
+	SyncTimeout time.Duration `mapstructure:"sync_timeout"`
 }
 
 // Log configures logging.
@@ -120,6 +125,7 @@ func Default() Config {
 		Anomaly: Anomaly{Enabled: true, Window: 360, RefitEvery: 30, WarmUp: 60},
 		Notify:  Notify{Timeout: 5 * time.Second},
 		Metrics: Metrics{Listen: "127.0.0.1:9464"},
+		Journal: Journal{Backend: "sqlite", Path: "ares-journal.db", Buffer: 10000, SyncIntents: true, SyncTimeout: 500 * time.Millisecond},
 		Log:     Log{Level: "info", Format: "text"},
 	}
 }
@@ -289,6 +295,14 @@ func (c Config) Validate() error {
 		oneOf("docker.stats", c.Docker.Stats, "auto", "cgroup", "stream"),
 		oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error"),
 		oneOf("log.format", c.Log.Format, "text", "json"),
+		oneOf("journal.backend", c.Journal.Backend, "file", "sqlite", "postgres"),
+		pos("journal.sync_timeout", c.Journal.SyncTimeout),
+	}
+	if c.Journal.Backend == "postgres" && c.Journal.DSN == "" {
+		checks = append(checks, &FieldError{Field: "journal.dsn", Err: errors.New("must be set when journal.backend is postgres (or ARES_JOURNAL_DSN)")})
+	}
+	if c.Journal.Buffer < 1 {
+		checks = append(checks, &FieldError{Field: "journal.buffer", Value: c.Journal.Buffer, Err: errors.New("must be >= 1")})
 	}
 	if c.Policy.Dir == "" {
 		checks = append(checks, &FieldError{Field: "policy.dir", Err: errors.New("must not be empty")})

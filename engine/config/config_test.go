@@ -145,3 +145,23 @@ func TestDockerLabels(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestJournal(t *testing.T) {
+	d := Default().Journal
+	if d.Backend != "sqlite" || d.Path != "ares-journal.db" || d.Buffer != 10000 || !d.SyncIntents || d.SyncTimeout <= 0 {
+		t.Errorf("journal defaults = %+v", d)
+	}
+	cfg, _, err := Load(Options{Path: write(t, "journal:\n  backend: postgres\n"), Env: []string{"ARES_JOURNAL_DSN=postgres://a:b@h/db"}})
+	if err != nil || cfg.Journal.DSN != "postgres://a:b@h/db" {
+		t.Fatalf("dsn from the environment: %+v, %v", cfg.Journal, err)
+	}
+	for yaml, want := range map[string]string{
+		"journal:\n  backend: postgres\n": "journal.dsn: must be set",
+		"journal:\n  backend: mysql\n":    `journal.backend: must be one of file, sqlite, postgres (got "mysql")`,
+		"journal:\n  buffer: 0\n":         "journal.buffer: must be >= 1 (got 0)",
+	} {
+		if _, _, err := Load(Options{Path: write(t, yaml), Env: []string{}}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want %q", yaml, err, want)
+		}
+	}
+}

@@ -2,6 +2,8 @@
 // autonomous healing from turning into a restart storm. For every decision it gives a verdict
 // (admit, dry_run, or suppress with the reason), in this order:
 //
+//  0. pause: nothing is carried out for a paused service, or anywhere under a global pause
+//     (the kill switch), until resumed or the pause expires;
 //  1. cooldown: no action on a service within Cooldown of the previous one;
 //  2. budget: at most Budget actions per service per BudgetWindow;
 //  3. crash-loop back-off: a replica restarted or recycled k times waits
@@ -81,9 +83,10 @@ func (o Options) withDefaults() Options {
 type Governor struct {
 	opt Options
 
-	mu   sync.Mutex
-	svcs map[string]*serviceState
-	reps map[string]*replicaState // "service/replica"
+	mu     sync.Mutex
+	svcs   map[string]*serviceState
+	reps   map[string]*replicaState // "service/replica"
+	paused map[string]time.Time     // service ("" for all) → until (zero: until resumed)
 }
 
 type serviceState struct {
@@ -101,7 +104,8 @@ var _ engine.Governor = (*Governor)(nil)
 
 // New returns a governor with no history.
 func New(opt Options) *Governor {
-	return &Governor{opt: opt.withDefaults(), svcs: map[string]*serviceState{}, reps: map[string]*replicaState{}}
+	return &Governor{opt: opt.withDefaults(), svcs: map[string]*serviceState{}, reps: map[string]*replicaState{},
+		paused: map[string]time.Time{}}
 }
 
 func (g *Governor) service(name string) *serviceState {
@@ -113,6 +117,57 @@ func (g *Governor) service(name string) *serviceState {
 	return s
 }
 
+// Pause stops actions on service ("" for every service) until until (zero: until Resume).
+// Decisions are still computed and shown, with the verdict suppress.
+func (g *Governor) Pause(service string, until time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.paused[service] = until
+}
+
+// Resume lifts a pause of service ("" for the global pause).
+func (g *Governor) Resume(service string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.paused, service)
+}
+
+// Paused returns the pauses in force at now: service ("" for all) → until (zero: indefinitely).
+func (g *Governor) Paused(now time.Time) map[string]time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := map[string]time.Time{}
+	for s, until := range g.paused {
+		if until.IsZero() || until.After(now) {
+			out[s] = until
+		}
+	}
+	return out
+}
+
+// pausedWhy says why actions on service are paused at now, or "".
+func (g *Governor) pausedWhy(service string, now time.Time) string {
+	for _, s := range []string{"", service} {
+		until, ok := g.paused[s]
+		if !ok {
+			continue
+		}
+		if !until.IsZero() && !until.After(now) {
+			delete(g.paused, s) // expired
+			continue
+		}
+		who := "automation"
+		if s != "" {
+			who = "automation for " + s
+		}
+		if until.IsZero() {
+			return who + " is paused until resumed"
+		}
+		return fmt.Sprintf("%s is paused until %s", who, until.UTC().Format(time.RFC3339))
+	}
+	return ""
+}
+
 // Annotate writes each service's history into the facts and follows each replica's stability
 // for the crash-loop back-off.
 func (g *Governor) Annotate(f *engine.Facts, now time.Time) {
@@ -120,7 +175,7 @@ func (g *Governor) Annotate(f *engine.Facts, now time.Time) {
 	defer g.mu.Unlock()
 	for name, s := range f.Services {
 		st := g.svcs[name]
-		h := &engine.History{SecondsSinceLastAction: HistoryCap}
+		h := &engine.History{SecondsSinceLastAction: HistoryCap, Paused: g.pausedWhy(name, now) != ""}
 		if st != nil {
 			g.prune(st, now)
 			if since := now.Sub(st.last).Seconds(); !st.last.IsZero() && since < HistoryCap {
@@ -199,6 +254,9 @@ func (g *Governor) Admit(ds []engine.Decision, f *engine.Facts, now time.Time, d
 func (g *Governor) check(d engine.Decision, f *engine.Facts, now time.Time, targets map[string]bool, replicaActs map[string]int) string {
 	if targets[d.Target()] {
 		return "another action on " + d.Target() + " this tick"
+	}
+	if why := g.pausedWhy(d.Service, now); why != "" {
+		return why
 	}
 	if st := g.svcs[d.Service]; st != nil {
 		g.prune(st, now)

@@ -191,3 +191,31 @@ func TestDryRunShowsWhatWouldBeHeldBack(t *testing.T) {
 		t.Errorf("dry run must still show the blast-radius suppression: %+v", got[1])
 	}
 }
+
+func TestPauseAndResume(t *testing.T) {
+	g := New(Options{})
+	f := facts("api-1:exited")
+	g.Pause("api", t0.Add(30*time.Minute))
+	got := g.Admit([]engine.Decision{restart("api-1")}, f, t0, false)
+	if got[0].Why != "automation for api is paused until 2026-12-01T08:30:00Z" {
+		t.Errorf("paused service: %v", verdicts(got))
+	}
+	g.Annotate(f, t0)
+	if !f.Services["api"].History.Paused || f.Services["db"].History.Paused {
+		t.Errorf("history.paused: api %v, db %v", f.Services["api"].History.Paused, f.Services["db"].History.Paused)
+	}
+	if got := g.Admit([]engine.Decision{restart("api-1")}, f, t0.Add(31*time.Minute), false); got[0].Verdict != engine.VerdictAdmit {
+		t.Errorf("an expired pause still holds: %v", verdicts(got))
+	}
+	g.Pause("", time.Time{}) // the kill switch
+	if got := g.Admit([]engine.Decision{restart("api-1")}, f, t0, false); got[0].Why != "automation is paused until resumed" {
+		t.Errorf("global pause: %v", verdicts(got))
+	}
+	if p := g.Paused(t0); len(p) != 1 {
+		t.Errorf("Paused = %v", p)
+	}
+	g.Resume("")
+	if got := g.Admit([]engine.Decision{restart("api-1")}, f, t0, false); got[0].Verdict != engine.VerdictAdmit {
+		t.Errorf("after resume: %v", verdicts(got))
+	}
+}

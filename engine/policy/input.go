@@ -33,10 +33,13 @@ var (
 	kSumReplicas, kRunning, kMeanCPU, kMaxMem, kScaledReplicas, kUnhealthyOrDown = ast.StringTerm("replicas"), ast.StringTerm("running"), ast.StringTerm("mean_cpu_percent"), ast.StringTerm("max_mem_percent"), ast.StringTerm("scaled_replicas"), ast.StringTerm("unhealthy_or_down")
 
 	kRPS, kErrorRate, kP99                   = ast.StringTerm("rps"), ast.StringTerm("error_rate"), ast.StringTerm("latency_p99_ms")
+	kP50, kLogs                              = ast.StringTerm("latency_p50_ms"), ast.StringTerm("logs")
+	kErrorsPerMin, kLastError, kLastErrorAt  = ast.StringTerm("errors_per_min"), ast.StringTerm("last_error"), ast.StringTerm("last_error_at")
 	kOK, kConsecFails, kLatency              = ast.StringTerm("ok"), ast.StringTerm("consecutive_failures"), ast.StringTerm("latency_ms")
 	kScore, kIsAnomaly, kRisk                = ast.StringTerm("score"), ast.StringTerm("is_anomaly"), ast.StringTerm("risk")
 	kFeatures, kDrivers, kModelAge, kWarming = ast.StringTerm("features"), ast.StringTerm("drivers"), ast.StringTerm("model_age_ticks"), ast.StringTerm("warming_up")
 	kActions10m, kSinceLast, kBackoffUntil   = ast.StringTerm("actions_10m"), ast.StringTerm("seconds_since_last_action"), ast.StringTerm("backoff_until")
+	kPaused                                  = ast.StringTerm("paused")
 	kSeverity, kLabels, kAnnotations         = ast.StringTerm("severity"), ast.StringTerm("labels"), ast.StringTerm("annotations")
 	kStartsAt, kService, kAgeS, kErrS        = ast.StringTerm("starts_at"), ast.StringTerm("service"), ast.StringTerm("age_s"), ast.StringTerm("error")
 )
@@ -97,11 +100,14 @@ func serviceValue(s *engine.Service) ast.Value {
 		)})
 	}
 	if m := s.Metrics; m != nil {
-		pairs = append(pairs, [2]*ast.Term{kMetrics, ast.ObjectTerm(
-			[2]*ast.Term{kRPS, floatTerm(m.RPS)},
-			[2]*ast.Term{kErrorRate, floatTerm(m.ErrorRate)},
-			[2]*ast.Term{kP99, floatTerm(m.LatencyP99Ms)},
-		)})
+		pairs = append(pairs, [2]*ast.Term{kMetrics, metricsTerm(m)})
+	}
+	if l := s.Logs; l != nil {
+		lp := [][2]*ast.Term{{kErrorsPerMin, floatTerm(l.ErrorsPerMin)}, {kLastError, strTerm(l.LastError)}}
+		if l.LastErrorAt != nil {
+			lp = append(lp, [2]*ast.Term{kLastErrorAt, timeTerm(*l.LastErrorAt)})
+		}
+		pairs = append(pairs, [2]*ast.Term{kLogs, ast.ObjectTerm(lp...)})
 	}
 	if p := s.Probe; p != nil {
 		pairs = append(pairs, [2]*ast.Term{kProbe, ast.ObjectTerm(
@@ -146,9 +152,21 @@ func serviceValue(s *engine.Service) ast.Value {
 		if h.BackoffUntil != nil {
 			hp = append(hp, [2]*ast.Term{kBackoffUntil, timeTerm(*h.BackoffUntil)})
 		}
+		if h.Paused {
+			hp = append(hp, [2]*ast.Term{kPaused, ast.InternedTerm(true)})
+		}
 		pairs = append(pairs, [2]*ast.Term{kHistory, ast.ObjectTerm(hp...)})
 	}
 	return ast.NewObject(pairs...)
+}
+
+func metricsTerm(m *engine.Metrics) *ast.Term {
+	return ast.ObjectTerm(
+		[2]*ast.Term{kRPS, floatTerm(m.RPS)},
+		[2]*ast.Term{kErrorRate, floatTerm(m.ErrorRate)},
+		[2]*ast.Term{kP50, floatTerm(m.LatencyP50Ms)},
+		[2]*ast.Term{kP99, floatTerm(m.LatencyP99Ms)},
+	)
 }
 
 func replicaValue(r *engine.Replica) ast.Value {
@@ -175,6 +193,9 @@ func replicaValue(r *engine.Replica) ast.Value {
 			[2]*ast.Term{kSlope, floatTerm(t.MemSlopeBytesPerS)},
 			[2]*ast.Term{kSecsToLimit, secs},
 		)})
+	}
+	if r.Metrics != nil {
+		pairs = append(pairs, [2]*ast.Term{kMetrics, metricsTerm(r.Metrics)})
 	}
 	if r.Scaled {
 		pairs = append(pairs, [2]*ast.Term{kScaled, ast.InternedTerm(true)})
@@ -327,6 +348,13 @@ func (b keyBuf) str(s string) keyBuf     { return append(b.u64(uint64(len(s))), 
 func (b keyBuf) flag(v bool) keyBuf      { return append(b, boolByte(v)) }
 func (b keyBuf) time(t time.Time) keyBuf { return b.str(t.Format(time.RFC3339Nano)) }
 
+func (b keyBuf) metrics(m *engine.Metrics) keyBuf {
+	if m == nil {
+		return append(b, 0)
+	}
+	return append(b, 1).f64(m.RPS).f64(m.ErrorRate).f64(m.LatencyP50Ms).f64(m.LatencyP99Ms)
+}
+
 func boolByte(v bool) byte {
 	if v {
 		return 1
@@ -344,6 +372,7 @@ func appendServiceKey(b keyBuf, s *engine.Service) keyBuf {
 		r := &s.Replicas[i]
 		b = b.str(r.ID).str(r.Name).str(r.State).str(r.Health).i64(int64(r.ExitCode)).flag(r.OOMKilled).
 			i64(int64(r.RestartCount)).f64(r.CPUPercent).i64(r.MemBytes).i64(r.MemLimitBytes).f64(r.MemPercent).flag(r.Scaled)
+		b = b.metrics(r.Metrics)
 		if t := r.Trend; t != nil {
 			b = append(b, 1).f64(t.MemSlopeBytesPerS)
 			if t.SecondsToMemLimit != nil {
@@ -361,8 +390,14 @@ func appendServiceKey(b keyBuf, s *engine.Service) keyBuf {
 	} else {
 		b = append(b, 0)
 	}
-	if m := s.Metrics; m != nil {
-		b = append(b, 1).f64(m.RPS).f64(m.ErrorRate).f64(m.LatencyP99Ms)
+	b = b.metrics(s.Metrics)
+	if l := s.Logs; l != nil {
+		b = append(b, 1).f64(l.ErrorsPerMin).str(l.LastError)
+		if l.LastErrorAt != nil {
+			b = append(b, 1).time(*l.LastErrorAt)
+		} else {
+			b = append(b, 0)
+		}
 	} else {
 		b = append(b, 0)
 	}
@@ -391,6 +426,7 @@ func appendServiceKey(b keyBuf, s *engine.Service) keyBuf {
 		} else {
 			b = append(b, 0)
 		}
+		b = b.flag(h.Paused)
 	} else {
 		b = append(b, 0)
 	}
