@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -473,4 +474,43 @@ func TestJournalSurvivesRestart(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), `"web"`) {
 		t.Errorf("ares incidents: %v\n%s", err, out)
 	}
+}
+
+// An Alertmanager webhook posted to a running ARES becomes a fact and, through the default
+// pack's alert rule, a decision; a malformed payload is refused with 400.
+func TestAlertmanagerWebhookBecomesDecision(t *testing.T) {
+	label, labels := scope(t)
+	labels["ares.service"] = "web"
+	dockertest.Run(t, dockertest.Spec{Name: "e2e-alert-" + labels["ares.test.scope"], Labels: labels})
+	addr := freeAddr(t)
+	t.Setenv("ARES_METRICS_LISTEN", addr)
+	p := startAres(t, filepath.Join(dockertest.ModuleRoot(t), "policies"), label, "--dry-run")
+
+	post := func(body string) int {
+		resp, err := http.Post("http://"+addr+"/api/v1/alerts", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post(`{"version": "4", "alerts": [`); code != http.StatusBadRequest {
+		t.Errorf("malformed payload: %d, want 400", code)
+	}
+	payload := `{"version": "4", "status": "firing", "receiver": "ares", "groupKey": "{}:{}", "alerts": [
+		{"status": "firing", "labels": {"alertname": "ServiceDown", "service": "web", "severity": "critical"},
+		 "annotations": {"summary": "web is down"}, "startsAt": "2026-12-04T10:00:00Z", "fingerprint": "abc"}]}`
+	if code := post(payload); code != http.StatusOK {
+		t.Fatalf("payload: %d, want 200", code)
+	}
+	dockertest.Eventually(t, 10*time.Second, "the alert becomes a decision", func() bool {
+		for _, tk := range p.ticks(t) {
+			for _, d := range tk.Decisions {
+				if d.Service == "web" && d.Action == "restart" && strings.HasPrefix(d.Reason, "alert ServiceDown firing since") {
+					return true
+				}
+			}
+		}
+		return false
+	})
 }

@@ -25,8 +25,11 @@ import (
 	"github.com/ares-sre/ares/engine/governor"
 	"github.com/ares-sre/ares/engine/journal"
 	"github.com/ares-sre/ares/engine/policy"
+	"github.com/ares-sre/ares/sensors/alertmanager"
 	"github.com/ares-sre/ares/sensors/anomaly"
 	dockersensor "github.com/ares-sre/ares/sensors/docker"
+	"github.com/ares-sre/ares/sensors/logs"
+	"github.com/ares-sre/ares/sensors/probe"
 )
 
 type runOpts struct {
@@ -108,6 +111,22 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 	if !cfg.Docker.Events {
 		sensor = noWatch{sensor}
 	}
+	sensors := []engine.Sensor{sensor}
+	if c := cfg.Sensors.Probe; c.Enabled {
+		p := probe.New(cli, probe.Options{Targets: c.Targets, Timeout: c.Timeout, Labels: cfg.Docker.Labels,
+			DockerTimeout: cfg.Docker.APITimeout}, log.With("sensor", "probe"))
+		defer p.Close()
+		sensors = append(sensors, p)
+	}
+	if c := cfg.Sensors.Logs; c.Enabled {
+		sensors = append(sensors, logs.New(cli, logs.Options{Window: c.Window, Labels: cfg.Docker.Labels,
+			Timeout: cfg.Docker.APITimeout}, log.With("sensor", "logs")))
+	}
+	var receiver *alertmanager.Receiver
+	if c := cfg.Sensors.Alertmanager; c.Enabled {
+		receiver = alertmanager.New(alertmanager.Options{ServiceLabel: c.ServiceLabel, TTL: c.TTL}, log.With("sensor", "alertmanager"))
+		sensors = append(sensors, receiver)
+	}
 	docker := dockeract.New(cli, dockeract.Options{
 		MaxReplicas: cfg.Docker.MaxReplicas, StopTimeout: cfg.Docker.StopTimeout, Timeout: cfg.Engine.ActionTimeout, Labels: cfg.Docker.Labels,
 	}, log.With("actuator", "docker"))
@@ -154,7 +173,7 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 	eng, err := engine.New(engine.Options{
 		Interval: cfg.Engine.Interval, TickTimeout: cfg.Engine.TickTimeout, SensorTimeout: cfg.Engine.SensorTimeout,
 		ActionTimeout: cfg.Engine.ActionTimeout, DryRun: cfg.Engine.DryRun,
-		Sensors: []engine.Sensor{sensor}, Analyzers: analyzers, Policy: pol, Governor: gov,
+		Sensors: sensors, Analyzers: analyzers, Policy: pol, Governor: gov,
 		Actuators: map[string]engine.Actuator{
 			engine.ActRestart: docker, engine.ActRecycle: docker, engine.ActScaleOut: docker, engine.ActScaleIn: docker,
 			engine.ActNotify: notifier,
@@ -176,7 +195,7 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	if cfg.Metrics.Listen != "" {
-		srv, err := serveMetrics(cfg.Metrics.Listen, reg, log)
+		srv, err := serveMetrics(cfg.Metrics.Listen, reg, receiver, log)
 		if err != nil {
 			return err
 		}
@@ -195,13 +214,18 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 	return err
 }
 
-func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (*http.Server, error) {
+// serveMetrics serves /metrics and, when the receiver is on, Alertmanager's webhook.
+func serveMetrics(addr string, reg *prometheus.Registry, receiver *alertmanager.Receiver, log *slog.Logger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics.listen %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if receiver != nil {
+		mux.Handle(alertmanager.PathV1, receiver.Handler())
+		mux.Handle(alertmanager.PathV2, receiver.Handler())
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -25,6 +26,7 @@ type Config struct {
 	Policy   Policy   `mapstructure:"policy"`
 	Governor Governor `mapstructure:"governor"`
 	Docker   Docker   `mapstructure:"docker"`
+	Sensors  Sensors  `mapstructure:"sensors"`
 	Anomaly  Anomaly  `mapstructure:"anomaly"`
 	Notify   Notify   `mapstructure:"notify"`
 	Metrics  Metrics  `mapstructure:"metrics"`
@@ -76,6 +78,33 @@ type Docker struct {
 	Labels []string `mapstructure:"labels"`
 }
 
+// Sensors configures the sensors beside Docker's.
+type Sensors struct {
+	Probe        Probe        `mapstructure:"probe"`
+	Logs         Logs         `mapstructure:"logs"`
+	Alertmanager Alertmanager `mapstructure:"alertmanager"`
+}
+
+// Probe configures the HTTP health probe.
+type Probe struct {
+	Enabled bool              `mapstructure:"enabled"`
+	Timeout time.Duration     `mapstructure:"timeout"`
+	Targets map[string]string `mapstructure:"targets"`
+}
+
+// Logs configures the log sensor.
+type Logs struct {
+	Enabled bool          `mapstructure:"enabled"`
+	Window  time.Duration `mapstructure:"window"`
+}
+
+// Alertmanager configures the Alertmanager receiver.
+type Alertmanager struct {
+	Enabled      bool          `mapstructure:"enabled"`
+	ServiceLabel string        `mapstructure:"service_label"`
+	TTL          time.Duration `mapstructure:"ttl"`
+}
+
 // Anomaly configures the live anomaly engine.
 type Anomaly struct {
 	Enabled    bool   `mapstructure:"enabled"`
@@ -122,6 +151,11 @@ func Default() Config {
 			BackoffInitial: 10 * time.Second, BackoffMax: 5 * time.Minute, BackoffReset: 10 * time.Minute, MaxUnavailable: 1},
 		Docker: Docker{Stats: "auto", CgroupRoot: "/sys/fs/cgroup", ResyncEvery: 10, MaxReplicas: 4,
 			StopTimeout: 5 * time.Second, APITimeout: 10 * time.Second, Events: true, Labels: []string{}},
+		Sensors: Sensors{
+			Probe:        Probe{Enabled: true, Timeout: time.Second, Targets: map[string]string{}},
+			Logs:         Logs{Enabled: true, Window: time.Minute},
+			Alertmanager: Alertmanager{Enabled: true, ServiceLabel: "service", TTL: 5 * time.Hour},
+		},
 		Anomaly: Anomaly{Enabled: true, Window: 360, RefitEvery: 30, WarmUp: 60},
 		Notify:  Notify{Timeout: 5 * time.Second},
 		Metrics: Metrics{Listen: "127.0.0.1:9464"},
@@ -251,9 +285,15 @@ func checkKeys(v *viper.Viper, keys []string, path string) error {
 		known[k] = true
 		sections[strings.SplitN(k, ".", 2)[0]] = true
 	}
+	var maps []string // keys whose value is a map: any key below them is the map's
+	for _, k := range keys {
+		if mapKey[k] {
+			maps = append(maps, k+".")
+		}
+	}
 	var unknown []string
 	for _, k := range v.AllKeys() {
-		if !known[k] {
+		if !known[k] && !slices.ContainsFunc(maps, func(p string) bool { return strings.HasPrefix(k, p) }) {
 			unknown = append(unknown, k)
 		}
 	}
@@ -285,6 +325,9 @@ func (c Config) Validate() error {
 		pos("policy.debounce", c.Policy.Debounce),
 		pos("docker.stop_timeout", c.Docker.StopTimeout),
 		pos("governor.cooldown", c.Governor.Cooldown),
+		pos("sensors.probe.timeout", c.Sensors.Probe.Timeout),
+		pos("sensors.logs.window", c.Sensors.Logs.Window),
+		pos("sensors.alertmanager.ttl", c.Sensors.Alertmanager.TTL),
 		pos("governor.budget_window", c.Governor.BudgetWindow),
 		pos("governor.backoff_initial", c.Governor.BackoffInitial),
 		pos("governor.backoff_max", c.Governor.BackoffMax),
@@ -320,6 +363,14 @@ func (c Config) Validate() error {
 	}
 	if c.Anomaly.WarmUp > c.Anomaly.Window {
 		checks = append(checks, &FieldError{Field: "anomaly.warm_up", Value: c.Anomaly.WarmUp, Err: fmt.Errorf("must be <= anomaly.window (%d)", c.Anomaly.Window)})
+	}
+	for svc, u := range c.Sensors.Probe.Targets {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			checks = append(checks, &FieldError{Field: "sensors.probe.targets." + svc, Value: fmt.Sprintf("%q", u), Err: errors.New("must be an http:// or https:// URL")})
+		}
+	}
+	if c.Sensors.Alertmanager.ServiceLabel == "" {
+		checks = append(checks, &FieldError{Field: "sensors.alertmanager.service_label", Err: errors.New("must not be empty")})
 	}
 	if c.Governor.Budget < 1 {
 		checks = append(checks, &FieldError{Field: "governor.budget", Value: c.Governor.Budget, Err: errors.New("must be >= 1")})
@@ -383,6 +434,9 @@ func leafKeys(t reflect.Type, prefix string) []string {
 	}
 	return out
 }
+
+// mapKey marks the keys whose value is a map of names chosen by the user.
+var mapKey = map[string]bool{"sensors.probe.targets": true}
 
 // Keys lists every configuration key, e.g. for documentation tests.
 func Keys() []string { return leafKeys(reflect.TypeOf(Config{}), "") }

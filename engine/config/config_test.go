@@ -165,3 +165,18 @@ func TestJournal(t *testing.T) {
 		}
 	}
 }
+
+func TestSensorsProbeTargets(t *testing.T) {
+	cfg, _, err := Load(Options{Path: write(t, "sensors:\n  probe:\n    targets:\n      cart: http://127.0.0.1:8081/healthz\n"), Env: []string{}})
+	if err != nil || cfg.Sensors.Probe.Targets["cart"] != "http://127.0.0.1:8081/healthz" {
+		t.Fatalf("targets = %v, %v", cfg.Sensors.Probe.Targets, err)
+	}
+	_, _, err = Load(Options{Path: write(t, "sensors:\n  probe:\n    targets:\n      cart: ftp://x\n"), Env: []string{}})
+	if err == nil || !strings.Contains(err.Error(), "sensors.probe.targets.cart: must be an http:// or https:// URL") {
+		t.Fatalf("err = %v", err)
+	}
+	_, _, err = Load(Options{Path: write(t, "sensors:\n  probe:\n    timeoutt: 1s\n"), Env: []string{}})
+	if err == nil || !strings.Contains(err.Error(), "sensors.probe.timeoutt: unknown key") {
+		t.Fatalf("err = %v", err)
+	}
+}
