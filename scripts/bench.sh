@@ -4,7 +4,7 @@
 # Results also go to dist/bench/<date>.txt. Benchmarks are never timed assertions in make test.
 #
 #   scripts/bench.sh            # everything (~5 minutes)
-#   scripts/bench.sh policy     # one group: policy, event, sensor, actuator, anomaly, shop
+#   scripts/bench.sh policy     # one group: policy, event, sensor, actuator, anomaly, shop, dashboard
 set -euo pipefail
 cd "$(dirname "$0")/.."
 docker info >/dev/null 2>&1 || bash scripts/services.sh docker
@@ -37,6 +37,9 @@ run() { [ "$group" = all ] || [ "$group" = "$1" ]; }
 		go test -run '^$' -bench Collect50 -benchtime 50x ./sensors/docker/ | report \
 			-ratio 'Collect, events live vs listing every tick|Collect50/cgroup|Collect50/cgroup-no-events|ns/op'
 		echo
+		echo "== CPU of ARES + dockerd/containerd/shims at a 1 s tick, 50 containers (target < 3 % of a core)"
+		go test -run '^$' -bench ResourceUsage -benchtime 1x -timeout 10m ./tests/ | report
+		echo
 	fi
 	if run actuator; then
 		echo "== docker actuator: restart of an exited container"
@@ -45,6 +48,11 @@ run() { [ "$group" = all ] || [ "$group" = "$1" ]; }
 	fi
 	if run anomaly; then
 		bash scripts/bench_anomaly.sh
+		echo
+	fi
+	if run dashboard; then
+		echo "== dashboard: page renders with 50 services and a day of history; SSE fan-out to 50 clients"
+		go test -run '^$' -bench . -benchtime 20x ./dashboard/ | report
 		echo
 	fi
 	if run shop; then

@@ -91,6 +91,9 @@ func startAres(t *testing.T, policies, label string, args ...string) *aresProc {
 	if os.Getenv("ARES_METRICS_LISTEN") == "" {
 		t.Setenv("ARES_METRICS_LISTEN", "")
 	}
+	if os.Getenv("ARES_DASHBOARD_LISTEN") == "" { // no dashboard unless the test asks for one
+		t.Setenv("ARES_DASHBOARD_LISTEN", "")
+	}
 	if os.Getenv("ARES_JOURNAL_PATH") == "" { // each ARES its own journal unless the test shares one
 		t.Setenv("ARES_JOURNAL_PATH", filepath.Join(t.TempDir(), "journal.db"))
 	}

@@ -514,3 +514,61 @@ func TestAlertmanagerWebhookBecomesDecision(t *testing.T) {
 		return false
 	})
 }
+
+// `ares run` serves the dashboard and its API: pages and facts to read, and a pause that needs
+// the token and then holds the next action back.
+func TestDashboardServedByAresRun(t *testing.T) {
+	label, labels := scope(t)
+	labels["ares.service"] = "web"
+	name := "e2e-dash-" + labels["ares.test.scope"]
+	id := dockertest.Run(t, dockertest.Spec{Name: name, Labels: labels})
+	waitHealthy(t, id)
+	addr := freeAddr(t)
+	t.Setenv("ARES_DASHBOARD_LISTEN", addr)
+	t.Setenv("ARES_API_TOKEN", "e2e-secret-token")
+	p := startAres(t, filepath.Join(dockertest.ModuleRoot(t), "policies"), label)
+
+	dockertest.Eventually(t, 10*time.Second, "the overview lists the service", func() bool {
+		code, body, err := dockertest.Get(addr, "/")
+		return err == nil && code == 200 && strings.Contains(body, name)
+	})
+	if code, body, _ := dockertest.Get(addr, "/api/v1/facts"); code != 200 || !strings.Contains(body, `"web"`) {
+		t.Errorf("GET /api/v1/facts: %d %.200s", code, body)
+	}
+	pause := func(token string) int {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/api/v1/pause", strings.NewReader(`{"service": "web", "why": "e2e test"}`))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := pause(""); code != http.StatusUnauthorized {
+		t.Fatalf("pause without a token: %d, want 401", code)
+	}
+	if code := pause("e2e-secret-token"); code != http.StatusOK {
+		t.Fatalf("pause with the token: %d, want 200", code)
+	}
+	kill(t, id)
+	dockertest.Eventually(t, 15*time.Second, "the restart is held back by the pause", func() bool {
+		for _, tk := range p.ticks(t) {
+			for _, a := range tk.Actions {
+				if a.Replica == name && a.Verdict == "suppress" && strings.Contains(a.Why, "paused") {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	if st, _ := dockertest.State(t, id); st != "exited" {
+		t.Errorf("a paused service was touched: %s", st)
+	}
+	if strings.Contains(p.stderr.String(), "e2e-secret-token") || strings.Contains(p.stdout.String(), "e2e-secret-token") {
+		t.Error("the API token appears in ARES's output")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +21,7 @@ import (
 
 	dockeract "github.com/ares-sre/ares/actuators/docker"
 	"github.com/ares-sre/ares/actuators/notify"
+	"github.com/ares-sre/ares/dashboard"
 	"github.com/ares-sre/ares/engine"
 	"github.com/ares-sre/ares/engine/config"
 	"github.com/ares-sre/ares/engine/governor"
@@ -29,7 +31,9 @@ import (
 	"github.com/ares-sre/ares/sensors/anomaly"
 	dockersensor "github.com/ares-sre/ares/sensors/docker"
 	"github.com/ares-sre/ares/sensors/logs"
+	"github.com/ares-sre/ares/sensors/metrics"
 	"github.com/ares-sre/ares/sensors/probe"
+	"github.com/ares-sre/ares/sensors/trend"
 )
 
 type runOpts struct {
@@ -112,6 +116,19 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 		sensor = noWatch{sensor}
 	}
 	sensors := []engine.Sensor{sensor}
+	var analyzers []engine.Analyzer
+	if c := cfg.Sensors.Metrics; c.Enabled {
+		m, err := metrics.New(cli, metrics.Options{Labels: cfg.Docker.Labels, Networks: c.Networks, Timeout: c.Timeout,
+			PrometheusURL: c.PrometheusURL}, log.With("sensor", "metrics"))
+		if err != nil {
+			return fmt.Errorf("sensors.metrics: %w", err)
+		}
+		sensors = append(sensors, m)
+		analyzers = append(analyzers, m.Replicas()) // per-replica numbers onto the docker sensor's replicas
+	}
+	if c := cfg.Sensors.Trend; c.Enabled {
+		analyzers = append(analyzers, trend.New(trend.Options{Window: c.Window}))
+	}
 	if c := cfg.Sensors.Probe; c.Enabled {
 		p := probe.New(cli, probe.Options{Targets: c.Targets, Timeout: c.Timeout, Labels: cfg.Docker.Labels,
 			DockerTimeout: cfg.Docker.APITimeout}, log.With("sensor", "probe"))
@@ -132,7 +149,6 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 	}, log.With("actuator", "docker"))
 	notifier := notify.New(cfg.Notify.WebhookURL, cfg.Notify.Timeout, log.With("actuator", "notify"))
 
-	var analyzers []engine.Analyzer
 	if cfg.Anomaly.Enabled {
 		an := anomaly.NewAnalyzer(anomaly.Options{Window: cfg.Anomaly.Window, RefitEvery: cfg.Anomaly.RefitEvery,
 			WarmUp: cfg.Anomaly.WarmUp}, log.With("analyzer", "anomaly"))
@@ -170,7 +186,22 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 		}()
 		journals = append(journals, store)
 	}
-	eng, err := engine.New(engine.Options{
+	var eng *engine.Engine
+	var dash *dashboard.Server
+	if cfg.Dashboard.Listen != "" && !o.once {
+		dash, err = dashboard.New(dashboard.Options{Listen: cfg.Dashboard.Listen, Token: os.Getenv("ARES_API_TOKEN"),
+			AuthRead: cfg.Dashboard.Auth == "read", TLSCert: cfg.Dashboard.TLSCert, TLSKey: cfg.Dashboard.TLSKey,
+			History: cfg.Dashboard.History, PolicyDir: cfg.Policy.Dir},
+			dashboard.Deps{Controller: gov, Policies: pol, Registerer: reg,
+				Submitter: dashboard.SubmitterFunc(func(d engine.Decision) error { return eng.Submit(d) })},
+			log.With("component", "dashboard"))
+		if err != nil {
+			return fmt.Errorf("dashboard: %w", err)
+		}
+		pol.OnReload(dash.PolicyReloaded)
+		journals = append(journals, dash)
+	}
+	eng, err = engine.New(engine.Options{
 		Interval: cfg.Engine.Interval, TickTimeout: cfg.Engine.TickTimeout, SensorTimeout: cfg.Engine.SensorTimeout,
 		ActionTimeout: cfg.Engine.ActionTimeout, DryRun: cfg.Engine.DryRun,
 		Sensors: sensors, Analyzers: analyzers, Policy: pol, Governor: gov,
@@ -200,6 +231,19 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 			return err
 		}
 		defer srv.Close()
+	}
+	if dash != nil {
+		// Bind now, so that a taken port is an error at start, not a silent gap later; once
+		// serving, a failing dashboard is logged and the healing goes on.
+		ln, err := net.Listen("tcp", cfg.Dashboard.Listen)
+		if err != nil {
+			return fmt.Errorf("dashboard.listen %s: %w (set dashboard.listen, or empty to disable)", cfg.Dashboard.Listen, err)
+		}
+		wg.Go(func() {
+			if err := dash.Serve(ctx, ln); err != nil && ctx.Err() == nil {
+				log.Error("dashboard stopped; healing goes on", "err", err)
+			}
+		})
 	}
 	wg.Add(1)
 	go func() {

@@ -22,16 +22,17 @@ import (
 // Config is the whole of ARES's configuration. ares.yaml at the repository root documents
 // every key.
 type Config struct {
-	Engine   Engine   `mapstructure:"engine"`
-	Policy   Policy   `mapstructure:"policy"`
-	Governor Governor `mapstructure:"governor"`
-	Docker   Docker   `mapstructure:"docker"`
-	Sensors  Sensors  `mapstructure:"sensors"`
-	Anomaly  Anomaly  `mapstructure:"anomaly"`
-	Notify   Notify   `mapstructure:"notify"`
-	Metrics  Metrics  `mapstructure:"metrics"`
-	Journal  Journal  `mapstructure:"journal"`
-	Log      Log      `mapstructure:"log"`
+	Engine    Engine    `mapstructure:"engine"`
+	Policy    Policy    `mapstructure:"policy"`
+	Governor  Governor  `mapstructure:"governor"`
+	Docker    Docker    `mapstructure:"docker"`
+	Sensors   Sensors   `mapstructure:"sensors"`
+	Anomaly   Anomaly   `mapstructure:"anomaly"`
+	Notify    Notify    `mapstructure:"notify"`
+	Metrics   Metrics   `mapstructure:"metrics"`
+	Dashboard Dashboard `mapstructure:"dashboard"`
+	Journal   Journal   `mapstructure:"journal"`
+	Log       Log       `mapstructure:"log"`
 }
 
 // Engine configures the tick loop.
@@ -80,9 +81,25 @@ type Docker struct {
 
 // Sensors configures the sensors beside Docker's.
 type Sensors struct {
-	Probe        Probe        `mapstructure:"probe"`
-	Logs         Logs         `mapstructure:"logs"`
-	Alertmanager Alertmanager `mapstructure:"alertmanager"`
+	Metrics      MetricsSensor `mapstructure:"metrics"`
+	Trend        Trend         `mapstructure:"trend"`
+	Probe        Probe         `mapstructure:"probe"`
+	Logs         Logs          `mapstructure:"logs"`
+	Alertmanager Alertmanager  `mapstructure:"alertmanager"`
+}
+
+// MetricsSensor configures the metrics sensor (scrapes, or PromQL against a Prometheus).
+type MetricsSensor struct {
+	Enabled       bool          `mapstructure:"enabled"`
+	Timeout       time.Duration `mapstructure:"timeout"`
+	Networks      []string      `mapstructure:"networks"`
+	PrometheusURL string        `mapstructure:"prometheus_url"`
+}
+
+// Trend configures the memory trend analyzer.
+type Trend struct {
+	Enabled bool `mapstructure:"enabled"`
+	Window  int  `mapstructure:"window"`
 }
 
 // Probe configures the HTTP health probe.
@@ -125,6 +142,15 @@ type Metrics struct {
 	Listen string `mapstructure:"listen"`
 }
 
+// Dashboard configures the control center and its JSON API.
+type Dashboard struct {
+	Listen  string `mapstructure:"listen"`
+	Auth    string `mapstructure:"auth"`
+	TLSCert string `mapstructure:"tls_cert"`
+	TLSKey  string `mapstructure:"tls_key"`
+	History int    `mapstructure:"history"`
+}
+
 // Journal configures where tick records go (engine/journal, docs/journal.md).
 type Journal struct {
 	Backend     string        `mapstructure:"backend"` // file|sqlite|postgres
@@ -152,15 +178,18 @@ func Default() Config {
 		Docker: Docker{Stats: "auto", CgroupRoot: "/sys/fs/cgroup", ResyncEvery: 10, MaxReplicas: 4,
 			StopTimeout: 5 * time.Second, APITimeout: 10 * time.Second, Events: true, Labels: []string{}},
 		Sensors: Sensors{
+			Metrics:      MetricsSensor{Enabled: true, Timeout: time.Second, Networks: []string{}},
+			Trend:        Trend{Enabled: true, Window: 30},
 			Probe:        Probe{Enabled: true, Timeout: time.Second, Targets: map[string]string{}},
 			Logs:         Logs{Enabled: true, Window: time.Minute},
 			Alertmanager: Alertmanager{Enabled: true, ServiceLabel: "service", TTL: 5 * time.Hour},
 		},
-		Anomaly: Anomaly{Enabled: true, Window: 360, RefitEvery: 30, WarmUp: 60},
-		Notify:  Notify{Timeout: 5 * time.Second},
-		Metrics: Metrics{Listen: "127.0.0.1:9464"},
-		Journal: Journal{Backend: "sqlite", Path: "ares-journal.db", Buffer: 10000, SyncIntents: true, SyncTimeout: 500 * time.Millisecond},
-		Log:     Log{Level: "info", Format: "text"},
+		Anomaly:   Anomaly{Enabled: true, Window: 360, RefitEvery: 30, WarmUp: 60},
+		Notify:    Notify{Timeout: 5 * time.Second},
+		Metrics:   Metrics{Listen: "127.0.0.1:9464"},
+		Dashboard: Dashboard{Listen: "127.0.0.1:8080", Auth: "write", History: 720},
+		Journal:   Journal{Backend: "sqlite", Path: "ares-journal.db", Buffer: 10000, SyncIntents: true, SyncTimeout: 500 * time.Millisecond},
+		Log:       Log{Level: "info", Format: "text"},
 	}
 }
 
@@ -326,6 +355,7 @@ func (c Config) Validate() error {
 		pos("docker.stop_timeout", c.Docker.StopTimeout),
 		pos("governor.cooldown", c.Governor.Cooldown),
 		pos("sensors.probe.timeout", c.Sensors.Probe.Timeout),
+		pos("sensors.metrics.timeout", c.Sensors.Metrics.Timeout),
 		pos("sensors.logs.window", c.Sensors.Logs.Window),
 		pos("sensors.alertmanager.ttl", c.Sensors.Alertmanager.TTL),
 		pos("governor.budget_window", c.Governor.BudgetWindow),
@@ -338,6 +368,7 @@ func (c Config) Validate() error {
 		oneOf("docker.stats", c.Docker.Stats, "auto", "cgroup", "stream"),
 		oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error"),
 		oneOf("log.format", c.Log.Format, "text", "json"),
+		oneOf("dashboard.auth", c.Dashboard.Auth, "write", "read"),
 		oneOf("journal.backend", c.Journal.Backend, "file", "sqlite", "postgres"),
 		pos("journal.sync_timeout", c.Journal.SyncTimeout),
 	}
@@ -369,6 +400,12 @@ func (c Config) Validate() error {
 			checks = append(checks, &FieldError{Field: "sensors.probe.targets." + svc, Value: fmt.Sprintf("%q", u), Err: errors.New("must be an http:// or https:// URL")})
 		}
 	}
+	if u := c.Sensors.Metrics.PrometheusURL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		checks = append(checks, &FieldError{Field: "sensors.metrics.prometheus_url", Value: u, Err: errors.New("must be an http:// or https:// URL")})
+	}
+	if c.Sensors.Trend.Window < 5 {
+		checks = append(checks, &FieldError{Field: "sensors.trend.window", Value: c.Sensors.Trend.Window, Err: errors.New("must be >= 5 samples")})
+	}
 	if c.Sensors.Alertmanager.ServiceLabel == "" {
 		checks = append(checks, &FieldError{Field: "sensors.alertmanager.service_label", Err: errors.New("must not be empty")})
 	}
@@ -394,6 +431,17 @@ func (c Config) Validate() error {
 		if k, _, ok := strings.Cut(l, "="); !ok || k == "" {
 			checks = append(checks, &FieldError{Field: fmt.Sprintf("docker.labels[%d]", i), Value: fmt.Sprintf("%q", l), Err: errors.New("must be key=value")})
 		}
+	}
+	if c.Dashboard.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Dashboard.Listen); err != nil {
+			checks = append(checks, &FieldError{Field: "dashboard.listen", Value: c.Dashboard.Listen, Err: errors.New("must be host:port, or empty to disable")})
+		}
+	}
+	if (c.Dashboard.TLSCert == "") != (c.Dashboard.TLSKey == "") {
+		checks = append(checks, &FieldError{Field: "dashboard.tls_cert", Err: errors.New("tls_cert and tls_key go together")})
+	}
+	if c.Dashboard.History < 1 {
+		checks = append(checks, &FieldError{Field: "dashboard.history", Value: c.Dashboard.History, Err: errors.New("must be >= 1")})
 	}
 	if c.Metrics.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {

@@ -2,12 +2,16 @@ package logs
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/moby/moby/client"
 
 	"github.com/ares-sre/ares/engine"
 	"github.com/ares-sre/ares/internal/dockertest"
@@ -63,6 +67,19 @@ func TestFollowContainers(t *testing.T) {
 		return err == nil && code == http.StatusOK
 	})
 	hit(t, addr, "/log?level=error&msg=before", 3) // before Watch: not counted
+	// The daemon timestamps a line when its log copier reads it, which can be a little after
+	// the request that wrote it returned: wait until all three are in the container's log, so
+	// that they are older than the moment Watch starts reading.
+	dockertest.Eventually(t, 10*time.Second, "the early lines are in the container's log", func() bool {
+		rc, err := dockertest.Client(t).ContainerLogs(context.Background(), id, client.ContainerLogsOptions{ShowStdout: true})
+		if err != nil {
+			return false
+		}
+		defer rc.Close()
+		b, _ := io.ReadAll(rc)
+		return strings.Count(string(b), `"msg":"before"`) == 3
+	})
+	time.Sleep(10 * time.Millisecond)
 
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s := New(dockertest.Client(t), Options{Refresh: 200 * time.Millisecond, Labels: []string{scopeLabel + "=" + scope(t)}}, log)
