@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,23 +20,10 @@ import (
 	"github.com/ares-sre/ares/engine"
 	"github.com/ares-sre/ares/engine/governor"
 	"github.com/ares-sre/ares/engine/policy"
+	"github.com/ares-sre/ares/internal/browsertest"
 	"github.com/ares-sre/ares/internal/dockertest"
 	dockersensor "github.com/ares-sre/ares/sensors/docker"
 )
-
-// chromium finds Debian's chromium, or skips (fails under CI=true).
-func chromium(t *testing.T) string {
-	for _, p := range []string{os.Getenv("ARES_TEST_CHROMIUM"), "/usr/bin/chromium", "chromium", "chromium-browser"} {
-		if p == "" {
-			continue
-		}
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	dockertest.Unavailable(t, "chromium", exec.ErrNotFound)
-	return ""
-}
 
 // An on-call engineer's first minutes, in headless Chromium against an in-process ARES (docker
 // sensor and actuator, the default policy pack, the governor, the engine with the dashboard as
@@ -45,7 +31,6 @@ func chromium(t *testing.T) string {
 // up as an incident without a reload; the service page graphs CPU and memory; pausing a
 // service from the page stops the next action, and the suppression is shown.
 func TestBrowserControlCenter(t *testing.T) {
-	bin := chromium(t)
 	cli := dockertest.Client(t)
 	image := dockertest.TestServer(t)
 	scope := fmt.Sprintf("dash-%d", time.Now().UnixNano()%1e6)
@@ -101,25 +86,7 @@ func TestBrowserControlCenter(t *testing.T) {
 	base := "http://" + ln.Addr().String()
 
 	// The browser.
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true), // tests run as root in CI
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1400, 1000),
-	)
-	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx)
-	defer bcancel()
-	bctx, bcancel = context.WithTimeout(bctx, 120*time.Second)
-	defer bcancel()
+	bctx := browsertest.Context(t, 1400, 1000, 120*time.Second)
 	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		if err := chromedp.Do(bctx, steps...); err != nil {

@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,47 +9,15 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/ares-sre/ares/internal/browsertest"
 	"github.com/ares-sre/ares/shop/internal/testenv"
 )
-
-// chromium finds Debian's chromium (scripts/services.sh chromium installs it).
-func chromium(t *testing.T) string {
-	for _, p := range []string{os.Getenv("SHOP_TEST_CHROMIUM"), "/usr/bin/chromium", "chromium", "chromium-browser"} {
-		if p == "" {
-			continue
-		}
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	testenv.Unavailable(t, "chromium", exec.ErrNotFound)
-	return ""
-}
 
 // A customer walks the web UI in headless Chromium: sign up, add a product, check out, see
 // the order. The shop runs in-process against the real PostgreSQL and Redis.
 func TestBrowserCheckout(t *testing.T) {
-	bin := chromium(t)
 	s := testenv.Start(t)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true), // tests run as root in CI
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1280, 900),
-	)
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
+	ctx := browsertest.Context(t, 1280, 900, 60*time.Second)
 
 	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
 	text := func(sel string) string {
