@@ -186,11 +186,21 @@ func TestBrowserControlCenter(t *testing.T) {
 	shot("service-web.png")
 
 	// 4. Pausing api from its page stops the next action; the suppression is shown.
-	step("pause api", chromedp.Navigate(base+"/services/api"),
-		chromedp.WaitVisible(chromedp.CSS("#pause-why")),
-		chromedp.SendKeys(chromedp.CSS("#pause-why"), "browser test: hands off"),
-		chromedp.Click(chromedp.CSS("#pause-btn")),
-		chromedp.WaitVisible(chromedp.CSS("#flash")))
+	// A live update may swap the page's content between finding the form and typing into it
+	// (the swap stops once a field holds text): start the form over when a node went stale.
+	for attempt := 1; ; attempt++ {
+		err := chromedp.Do(bctx, chromedp.Navigate(base+"/services/api"),
+			chromedp.WaitVisible(chromedp.CSS("#pause-why")),
+			chromedp.SendKeys(chromedp.CSS("#pause-why"), "browser test: hands off"),
+			chromedp.Click(chromedp.CSS("#pause-btn")),
+			chromedp.WaitVisible(chromedp.CSS("#flash")))
+		if err == nil {
+			break
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "Could not find node") {
+			t.Fatalf("chromium: pause api: %v", err)
+		}
+	}
 	if f := text("#flash"); !strings.Contains(f, "Paused automation for api") {
 		t.Fatalf("flash after pause: %q", f)
 	}
