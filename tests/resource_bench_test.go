@@ -17,7 +17,12 @@ import (
 	"github.com/ares-sre/ares/engine/governor"
 	"github.com/ares-sre/ares/engine/policy"
 	"github.com/ares-sre/ares/internal/dockertest"
+	"github.com/ares-sre/ares/sensors/anomaly"
 	dockersensor "github.com/ares-sre/ares/sensors/docker"
+	"github.com/ares-sre/ares/sensors/logs"
+	"github.com/ares-sre/ares/sensors/metrics"
+	"github.com/ares-sre/ares/sensors/probe"
+	"github.com/ares-sre/ares/sensors/trend"
 )
 
 // daemonCPU is the CPU time used so far by the Docker daemon, containerd and the container
@@ -61,36 +66,85 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// BenchmarkResourceUsage runs ARES in-process at a 1 s tick over 50 labelled containers for
-// 20 s, once reading CPU and memory from the cgroup files and once from Docker's streaming
-// stats API, and reports the CPU used by ARES and by the Docker daemon (dockerd, containerd
-// and shims) in percent of one core. Target: under 3 % in total with cgroup files, against
-// ~20 % for the stats API.
-func BenchmarkResourceUsage(b *testing.B) {
-	const services = 50
-	const window = 20 * time.Second
+// fleet is 50 labelled test containers, one service each, exporting /metrics and answering a
+// health probe through ports published on 127.0.0.1, for the benchmarks of a whole ARES.
+type fleet struct {
+	scope   string
+	targets map[string]string // service → probe URL
+}
+
+func newFleet(b *testing.B, n int) fleet {
 	image := dockertest.BuildGoImage(b, "ares-testserver-nohc:test", "./tests/testserver", "")
-	scopeVal := fmt.Sprintf("res-%d", time.Now().UnixNano()%1e6)
-	for i := range services {
-		dockertest.Run(b, dockertest.Spec{Name: fmt.Sprintf("ares-res-%s-%02d", scopeVal, i), Image: image,
-			Labels: map[string]string{"ares.enable": "true", "ares.service": fmt.Sprintf("svc%02d", i), "ares.test.scope": scopeVal}})
+	f := fleet{scope: fmt.Sprintf("res-%d", time.Now().UnixNano()%1e6), targets: map[string]string{}}
+	for i := range n {
+		svc := fmt.Sprintf("svc%02d", i)
+		id := dockertest.Run(b, dockertest.Spec{Name: fmt.Sprintf("ares-res-%s-%02d", f.scope, i), Image: image, Publish: true,
+			Labels: map[string]string{"ares.enable": "true", "ares.service": svc, "ares.test.scope": f.scope, "ares.metrics.port": "8080"}})
+		f.targets[svc] = "http://" + dockertest.HostPort(b, id) + "/health"
 	}
+	return f
+}
+
+// aresOver builds ARES as `ares run` does, with every sensor and analyzer, over the fleet, the
+// docker sensor reading CPU and memory in the given stats mode.
+func aresOver(b *testing.B, f fleet, stats string, interval time.Duration) *engine.Engine {
 	cli := dockertest.Client(b)
-	labels := []string{"ares.test.scope=" + scopeVal}
+	labels := []string{"ares.test.scope=" + f.scope}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	pol, err := policy.NewWatcher(filepath.Join(dockertest.ModuleRoot(b), "policies"), policy.Options{}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
+	m, err := metrics.New(cli, metrics.Options{Labels: labels, Networks: []string{"none-" + f.scope}}, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	eng, err := engine.New(engine.Options{Interval: interval, DryRun: true,
+		Sensors: []engine.Sensor{
+			dockersensor.New(cli, dockersensor.Options{Stats: stats, Labels: labels}, log), m,
+			probe.New(cli, probe.Options{Targets: f.targets, Labels: labels}, log),
+			logs.New(cli, logs.Options{Labels: labels}, log),
+		},
+		Analyzers: []engine.Analyzer{m.Replicas(), trend.New(trend.Options{}), anomaly.NewAnalyzer(anomaly.Options{}, log)},
+		Policy:    pol, Governor: governor.New(governor.Options{}), Journal: journalFunc(func(engine.TickRecord) {}), Log: log})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return eng
+}
+
+// BenchmarkGather50 is one full gather (every sensor and analyzer) over 50 containers: wall
+// time and allocations per tick.
+func BenchmarkGather50(b *testing.B) {
+	f := newFleet(b, 50)
+	eng := aresOver(b, f, dockersensor.StatsCgroup, time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = eng.Run(ctx); close(done) }() // the watchers (events, logs) and a first tick
+	defer func() { cancel(); <-done }()
+	time.Sleep(3 * time.Second)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		fs := eng.Gather(ctx, uint64(i+2), time.Now())
+		if len(fs.Services) != 50 || !fs.Sensors["metrics"].OK || !fs.Sensors["probe"].OK {
+			b.Fatalf("gather: %d services, sensors %+v", len(fs.Services), fs.Sensors)
+		}
+	}
+}
+
+// BenchmarkResourceUsage runs a whole ARES (every sensor and analyzer, dry run) at a 1 s tick
+// over 50 labelled containers for 20 s, once with CPU and memory from the cgroup files and once
+// from Docker's streaming stats API, and reports the CPU used by ARES and by the Docker daemon
+// (dockerd, containerd and the shims) in percent of one core. Target: under 3 % in total with
+// cgroup files, against ~20 % for the stats API.
+func BenchmarkResourceUsage(b *testing.B) {
+	const window = 20 * time.Second
+	f := newFleet(b, 50)
 	measure := func(mode string) (ares, daemon float64) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		eng, err := engine.New(engine.Options{Interval: time.Second, DryRun: true,
-			Sensors: []engine.Sensor{dockersensor.New(cli, dockersensor.Options{Stats: mode, Labels: labels}, log)},
-			Policy:  pol, Governor: governor.New(governor.Options{}), Journal: journalFunc(func(engine.TickRecord) {}), Log: log})
-		if err != nil {
-			b.Fatal(err)
-		}
+		eng := aresOver(b, f, mode, time.Second)
 		done := make(chan struct{})
 		go func() { _ = eng.Run(ctx); close(done) }()
 		time.Sleep(3 * time.Second) // streams connected, caches warm

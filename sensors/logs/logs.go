@@ -50,7 +50,7 @@ const maxRetry = time.Minute
 // Options configure a Sensor. The zero value is usable.
 type Options struct {
 	Window  time.Duration // errors_per_min is computed over it; default 1m, rounded to seconds
-	Refresh time.Duration // how often Watch lists the containers; default 2s
+	Refresh time.Duration // how often Watch lists the containers; default 10s (containers that start in between are read from their start, so no line is lost)
 	MaxLine int           // bytes of a line parsed, the rest skipped; default 16 KiB
 	Timeout time.Duration // per Docker list or inspect call; default 2s
 	// Labels are extra "key=value" filters a container must match on top of ares.enable=true.
@@ -102,7 +102,7 @@ func New(cli *client.Client, opt Options, log *slog.Logger) *Sensor {
 	}
 	opt.Window = opt.Window.Round(time.Second)
 	if opt.Refresh <= 0 {
-		opt.Refresh = 2 * time.Second
+		opt.Refresh = 10 * time.Second
 	}
 	if opt.MaxLine <= 0 {
 		opt.MaxLine = 16 << 10
