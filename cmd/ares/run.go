@@ -118,7 +118,7 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 	sensors := []engine.Sensor{sensor}
 	var analyzers []engine.Analyzer
 	if c := cfg.Sensors.Metrics; c.Enabled {
-		m, err := metrics.New(cli, metrics.Options{Labels: cfg.Docker.Labels, Networks: c.Networks, Timeout: c.Timeout,
+		m, err := metrics.New(cli, metrics.Options{Labels: cfg.Docker.Labels, Networks: c.Networks, Timeout: c.Timeout, Interval: c.Interval,
 			PrometheusURL: c.PrometheusURL}, log.With("sensor", "metrics"))
 		if err != nil {
 			return fmt.Errorf("sensors.metrics: %w", err)

@@ -91,6 +91,7 @@ type Sensors struct {
 // MetricsSensor configures the metrics sensor (scrapes, or PromQL against a Prometheus).
 type MetricsSensor struct {
 	Enabled       bool          `mapstructure:"enabled"`
+	Interval      time.Duration `mapstructure:"interval"`
 	Timeout       time.Duration `mapstructure:"timeout"`
 	Networks      []string      `mapstructure:"networks"`
 	PrometheusURL string        `mapstructure:"prometheus_url"`
@@ -178,7 +179,7 @@ func Default() Config {
 		Docker: Docker{Stats: "auto", CgroupRoot: "/sys/fs/cgroup", ResyncEvery: 10, MaxReplicas: 4,
 			StopTimeout: 5 * time.Second, APITimeout: 10 * time.Second, Events: true, Labels: []string{}},
 		Sensors: Sensors{
-			Metrics:      MetricsSensor{Enabled: true, Timeout: time.Second, Networks: []string{}},
+			Metrics:      MetricsSensor{Enabled: true, Interval: 5 * time.Second, Timeout: time.Second, Networks: []string{}},
 			Trend:        Trend{Enabled: true, Window: 30},
 			Probe:        Probe{Enabled: true, Timeout: time.Second, Targets: map[string]string{}},
 			Logs:         Logs{Enabled: true, Window: time.Minute},
@@ -356,6 +357,7 @@ func (c Config) Validate() error {
 		pos("governor.cooldown", c.Governor.Cooldown),
 		pos("sensors.probe.timeout", c.Sensors.Probe.Timeout),
 		pos("sensors.metrics.timeout", c.Sensors.Metrics.Timeout),
+		pos("sensors.metrics.interval", c.Sensors.Metrics.Interval),
 		pos("sensors.logs.window", c.Sensors.Logs.Window),
 		pos("sensors.alertmanager.ttl", c.Sensors.Alertmanager.TTL),
 		pos("governor.budget_window", c.Governor.BudgetWindow),

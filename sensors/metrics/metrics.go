@@ -64,6 +64,9 @@ const (
 type Options struct {
 	// Labels are extra "key=value" filters a container must match on top of ares.enable=true.
 	Labels []string
+	// Interval is the scrape interval: collects in between report the last scrape's numbers
+	// (rates are always over the time between two scrapes). 0: scrape at every collect.
+	Interval time.Duration
 	// Networks are the Docker networks ARES itself is attached to (ARES in a container). A
 	// replica without a published port for its metrics port is reached at its address on the
 	// first of these it shares, in the order given; when empty, at its address on any network
@@ -95,8 +98,10 @@ type Sensor struct {
 	sem chan struct{} // 1-slot: serialises Collect, giving up with ctx
 
 	// Guarded by sem.
-	prev   map[string]*reading // container id → last reading
-	warned map[string]string   // container id → bad label value already logged
+	scraped  time.Time                  // when the last scrape ran (scrape mode)
+	lastSvcs map[string]*engine.Metrics // its service numbers
+	prev     map[string]*reading        // container id → last reading
+	warned   map[string]string          // container id → bad label value already logged
 
 	mu       sync.Mutex // guards replicas and tick
 	replicas map[string]*engine.Metrics
@@ -164,6 +169,16 @@ func (s *Sensor) Collect(ctx context.Context, f *engine.Facts) error {
 	case <-ctx.Done():
 		return fmt.Errorf("metrics: %w", ctx.Err())
 	}
+	if s.prom == nil && s.opt.Interval > 0 && !s.scraped.IsZero() && time.Since(s.scraped) < s.opt.Interval {
+		for name, m := range s.lastSvcs {
+			c := *m
+			f.Service(name).Metrics = &c
+		}
+		s.mu.Lock()
+		s.tick = f.Tick // the replica numbers of the last scrape still stand
+		s.mu.Unlock()
+		return nil
+	}
 	var known map[string]bool // services of the labelled containers; nil: no filter
 	var targets []target
 	if s.cli != nil {
@@ -183,8 +198,15 @@ func (s *Sensor) Collect(ctx context.Context, f *engine.Facts) error {
 		return s.prom.collect(ctx, f, known)
 	}
 	reps, svcs, err := s.scrapeAll(ctx, targets)
+	s.scraped, s.lastSvcs = time.Now(), make(map[string]*engine.Metrics, len(svcs))
+	if err != nil {
+		s.scraped = time.Time{} // a failed scrape is never reported again as fresh
+	}
 	for name, w := range svcs {
-		f.Service(name).Metrics = w.metrics()
+		m := w.metrics()
+		s.lastSvcs[name] = m
+		c := *m
+		f.Service(name).Metrics = &c
 	}
 	s.mu.Lock()
 	s.replicas, s.tick = reps, f.Tick

@@ -322,3 +322,42 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		t.Error("New with a bad service label = nil error")
 	}
 }
+
+// With a scrape interval, collects in between report the last scrape's numbers unchanged, and
+// the next scrape's rate covers the whole time since the previous scrape.
+func TestScrapeInterval(t *testing.T) {
+	id, addr := replica(t, "web", "interval", 0)
+	d := dockerSensor(t)
+	s := newSensor(t, Options{Interval: time.Second})
+	if err := send(addr, "/status?code=200"); err != nil { // the series exist from here on
+		t.Fatal(err)
+	}
+	gather(t, 1, d, s) // first reading: no rate yet
+	time.Sleep(1100 * time.Millisecond)
+	f := gather(t, 2, d, s) // second scrape: a rate over an idle second
+	idle := f.Services["web"].Metrics
+	if idle == nil {
+		t.Fatal("no metrics after two scrapes")
+	}
+	paths := make([]string, 40)
+	for i := range paths {
+		paths[i] = "/status?code=200"
+	}
+	if err := send(addr, paths...); err != nil {
+		t.Fatal(err)
+	}
+	f = gather(t, 3, d, s) // within the interval: the last scrape's numbers, unchanged
+	if m := f.Services["web"].Metrics; m == nil || *m != *idle {
+		t.Fatalf("within the interval: %+v, want the last scrape's %+v", m, idle)
+	}
+	if r := f.Services["web"].Replicas; len(r) != 1 || r[0].Metrics == nil || r[0].ID != id {
+		t.Errorf("replica metrics within the interval: %+v", r)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	f = gather(t, 4, d, s)
+	m := f.Services["web"].Metrics
+	// 40 requests over the ~1.1–2 s since the previous scrape.
+	if m == nil || m.RPS < 40/2.5 || m.RPS > 40/1.0 {
+		t.Fatalf("after the interval: %+v, want the 40 requests over the time between scrapes", m)
+	}
+}
