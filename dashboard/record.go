@@ -3,6 +3,8 @@ package dashboard
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -97,15 +99,16 @@ func (s *Server) apply(rec engine.TickRecord) [][]byte {
 	f := rec.Facts
 	if f != nil {
 		s.series.add(rec.At, f)
-		for name, st := range f.Sensors {
+		for _, name := range slices.Sorted(maps.Keys(f.Sensors)) {
+			st := f.Sensors[name]
 			old, seen := s.sensors[name]
 			switch {
 			case !st.OK && (!seen || old.OK || old.Error != st.Error):
-				emit(Event{Kind: KindSensor, Source: name, Level: LevelError, Message: "failing: " + st.Error})
+				emit(Event{Kind: KindSensor, Source: name, Level: LevelError, Message: name + " failing: " + st.Error})
 			case st.OK && seen && !old.OK:
-				emit(Event{Kind: KindSensor, Source: name, Level: LevelInfo, Message: "recovered"})
+				emit(Event{Kind: KindSensor, Source: name, Level: LevelInfo, Message: name + " recovered"})
 			case st.OK && !seen:
-				emit(Event{Kind: KindSensor, Source: name, Level: LevelInfo, Message: "reporting"})
+				emit(Event{Kind: KindSensor, Source: name, Level: LevelInfo, Message: name + " reporting"})
 			}
 			s.sensors[name] = st
 		}

@@ -44,7 +44,8 @@ up() {
 		sleep 0.2
 	done
 	say "starting ares (decisions: $state/ares.out, logs: $state/ares.log)"
-	nohup bin/ares run --config ares.yaml >"$state/ares.out" 2>"$state/ares.log" &
+	# Scoped to the demo's containers, so that it never touches anything else on the host.
+	ARES_DOCKER_LABELS=ares.demo=1 ARES_JOURNAL_PATH="$state/journal.db" nohup bin/ares run --config ares.yaml >"$state/ares.out" 2>"$state/ares.log" &
 	echo $! >"$state/ares.pid"
 	for _ in $(seq 1 50); do grep -q "ares starting" "$state/ares.log" 2>/dev/null && break; sleep 0.2; done
 	grep -q "ares starting" "$state/ares.log" || { cat "$state/ares.log"; exit 1; }
@@ -66,11 +67,13 @@ up() {
 	cat <<MSG
 
 ARES keeps running in the background:
+  dashboard     http://127.0.0.1:8080/   (controls: restart it with ARES_API_TOKEN set)
   decisions     tail -f $state/ares.out
   logs          tail -f $state/ares.log
   metrics       curl -s http://127.0.0.1:9464/metrics | grep ^ares_
   break it      docker kill ares-demo-web-2
   what it sees  bin/ares facts
+  what it did   ARES_JOURNAL_PATH=$state/journal.db bin/ares actions   (and: incidents)
   remove all    make demo-down
 MSG
 }
