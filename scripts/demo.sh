@@ -20,6 +20,8 @@ down() {
 	ids=$(docker ps -aq --filter label=ares.demo=1)
 	if [ -n "$ids" ]; then say "removing demo containers"; docker rm -f $ids >/dev/null; fi
 	if docker network inspect "$net" >/dev/null 2>&1; then docker network rm "$net" >/dev/null; fi
+	# The journal goes too: its history (cooldowns, back-offs) belongs to the containers just removed.
+	rm -f "$state"/journal.db*
 	say "demo removed"
 }
 
