@@ -69,7 +69,7 @@ Start with a dry run to see what ARES would do, without doing it:
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newRunCmd(), newEvalCmd(), newFactsCmd(), newDetectCmd(), newVersionCmd(),
+	root.AddCommand(newRunCmd(), newPauseCmd(), newResumeCmd(), newEvalCmd(), newFactsCmd(), newDetectCmd(), newVersionCmd(),
 		newIncidentsCmd(),
 		newActionsCmd(),
 		newReplayCmd(),
