@@ -89,6 +89,9 @@ type Replica struct {
 	// Scaled marks a replica that ARES added with scale_out (label ares.scaled=true); scale_in
 	// removes these first.
 	Scaled bool `json:"scaled,omitempty"`
+	// Paused marks a replica a person labelled ares.paused=true: ARES leaves it alone (the
+	// governor holds back every action on it) until the label is gone.
+	Paused bool `json:"paused,omitempty"`
 }
 
 // Trend is a replica's predictive memory trend.

@@ -572,3 +572,29 @@ func TestDashboardServedByAresRun(t *testing.T) {
 		t.Error("the API token appears in ARES's output")
 	}
 }
+
+// Operators win: a replica a person labelled ares.paused=true is left alone when it dies; the
+// suppression says why.
+func TestPausedLabelIsRespected(t *testing.T) {
+	label, labels := scope(t)
+	labels["ares.service"] = "web"
+	labels["ares.paused"] = "true"
+	name := "e2e-paused-" + labels["ares.test.scope"]
+	id := dockertest.Run(t, dockertest.Spec{Name: name, Labels: labels})
+	waitHealthy(t, id)
+	p := startAres(t, filepath.Join(dockertest.ModuleRoot(t), "policies"), label)
+	kill(t, id)
+	dockertest.Eventually(t, 15*time.Second, "the restart is held back by the label", func() bool {
+		for _, tk := range p.ticks(t) {
+			for _, a := range tk.Actions {
+				if a.Replica == name && a.Verdict == "suppress" && strings.Contains(a.Why, "ares.paused=true") {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	if st, _ := dockertest.State(t, id); st != "exited" {
+		t.Errorf("a replica labelled ares.paused=true was touched: %s", st)
+	}
+}

@@ -4,6 +4,7 @@
 //
 //  0. pause: nothing is carried out for a paused service, or anywhere under a global pause
 //     (the kill switch), until resumed or the pause expires;
+//     Nor on a replica a person labelled ares.paused=true (operators win);
 //  1. cooldown: no action on a service within Cooldown of the previous one;
 //  2. budget: at most Budget actions per service per BudgetWindow;
 //  3. crash-loop back-off: a replica restarted or recycled k times waits
@@ -273,6 +274,9 @@ func (g *Governor) check(d engine.Decision, f *engine.Facts, now time.Time, targ
 			return fmt.Sprintf("budget: %d actions on %s in the last %s (budget %d)", n, d.Service, g.opt.BudgetWindow, g.opt.Budget)
 		}
 	}
+	if why := labelledPaused(d, f); why != "" {
+		return why
+	}
 	if d.Replica == "" || d.Action == engine.ActNotify {
 		return ""
 	}
@@ -297,6 +301,31 @@ func (g *Governor) check(d engine.Decision, f *engine.Facts, now time.Time, targ
 			if down >= g.opt.MaxUnavailable {
 				return fmt.Sprintf("blast radius: %d replica(s) of %s already down; %s is serving (max_unavailable %d)",
 					down, d.Service, d.Replica, g.opt.MaxUnavailable)
+			}
+		}
+	}
+	return ""
+}
+
+// labelledPaused holds back an action on a replica a person labelled ares.paused=true, and a
+// service-level restart of a service that has one: operators win.
+func labelledPaused(d engine.Decision, f *engine.Facts) string {
+	if d.Action == engine.ActNotify || f == nil {
+		return ""
+	}
+	if d.Replica != "" {
+		if r := f.Replica(d.Service, d.Replica); r != nil && r.Paused {
+			return d.Replica + " is labelled ares.paused=true: left alone"
+		}
+		return ""
+	}
+	if d.Action != engine.ActRestart {
+		return ""
+	}
+	if s := f.Services[d.Service]; s != nil {
+		for _, r := range s.Replicas {
+			if r.Paused {
+				return "a service-level restart would touch " + r.Name + ", labelled ares.paused=true"
 			}
 		}
 	}

@@ -219,3 +219,28 @@ func TestPauseAndResume(t *testing.T) {
 		t.Errorf("after resume: %v", verdicts(got))
 	}
 }
+
+// Operators win: a replica labelled ares.paused=true is left alone, and so is its service as a
+// whole; its siblings are not.
+func TestReplicaLabelledPaused(t *testing.T) {
+	f := facts("api-1:exited", "api-2:exited")
+	f.Services["api"].Replicas[0].Paused = true
+	got := New(Options{}).Admit([]engine.Decision{
+		restart("api-1"),
+		{Action: engine.ActRestart, Service: "api", Reason: "probe"},
+		{Action: engine.ActNotify, Service: "api", Replica: "api-1", Reason: "tell"},
+	}, f, t0, false)
+	want := []string{
+		"suppress: api-1 is labelled ares.paused=true: left alone",
+		"suppress: a service-level restart would touch api-1, labelled ares.paused=true",
+		"admit",
+	}
+	for i, w := range want {
+		if v := verdicts(got)[i]; v != w {
+			t.Errorf("decision %d: %q, want %q", i, v, w)
+		}
+	}
+	if got := New(Options{}).Admit([]engine.Decision{restart("api-2")}, f, t0, false); got[0].Verdict != engine.VerdictAdmit {
+		t.Errorf("the unlabelled sibling: %v", verdicts(got))
+	}
+}

@@ -200,6 +200,9 @@ func replicaValue(r *engine.Replica) ast.Value {
 	if r.Scaled {
 		pairs = append(pairs, [2]*ast.Term{kScaled, ast.InternedTerm(true)})
 	}
+	if r.Paused {
+		pairs = append(pairs, [2]*ast.Term{kPaused, ast.InternedTerm(true)})
+	}
 	return ast.NewObject(pairs...)
 }
 
@@ -371,7 +374,7 @@ func appendServiceKey(b keyBuf, s *engine.Service) keyBuf {
 	for i := range s.Replicas {
 		r := &s.Replicas[i]
 		b = b.str(r.ID).str(r.Name).str(r.State).str(r.Health).i64(int64(r.ExitCode)).flag(r.OOMKilled).
-			i64(int64(r.RestartCount)).f64(r.CPUPercent).i64(r.MemBytes).i64(r.MemLimitBytes).f64(r.MemPercent).flag(r.Scaled)
+			i64(int64(r.RestartCount)).f64(r.CPUPercent).i64(r.MemBytes).i64(r.MemLimitBytes).f64(r.MemPercent).flag(r.Scaled).flag(r.Paused)
 		b = b.metrics(r.Metrics)
 		if t := r.Trend; t != nil {
 			b = append(b, 1).f64(t.MemSlopeBytesPerS)

@@ -41,6 +41,7 @@ const (
 	LabelService = "ares.service"          // service name; default the Compose service, then the name
 	LabelDesired = "ares.desired_replicas" // the service's desired replica count
 	LabelScaled  = "ares.scaled"           // "true": a replica ARES added with scale_out
+	LabelPaused  = "ares.paused"           // "true": a person asked ARES to leave this replica alone
 	labelCompose = "com.docker.compose.service"
 )
 
@@ -161,6 +162,7 @@ type entry struct {
 	restarts int
 	memLimit int64 // HostConfig.Memory; 0 when unlimited
 	scaled   bool
+	paused   bool
 	desired  int // LabelDesired, 0 when absent or bad
 	parent   string
 	cg       *cgroupFiles // nil when not resolved or not readable
@@ -370,6 +372,7 @@ func (s *Sensor) upsert(c *container.InspectResponse, asOf time.Time) {
 	e.oom = c.State.OOMKilled || (e.oomRun != "" && e.oomRun == e.started)
 	e.restarts = c.RestartCount
 	e.scaled = labels[LabelScaled] == "true"
+	e.paused = labels[LabelPaused] == "true"
 	e.desired = 0
 	if v, ok := labels[LabelDesired]; ok {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
@@ -431,7 +434,7 @@ func (s *Sensor) snapshot() []sample {
 			e: e, service: e.service, desired: e.desired, cg: e.cg, stream: e.stream,
 			replica: engine.Replica{
 				ID: e.id, Name: e.name, State: e.state, Health: e.health, ExitCode: e.exitCode,
-				OOMKilled: e.oom, RestartCount: e.restarts, MemLimitBytes: e.memLimit, Scaled: e.scaled,
+				OOMKilled: e.oom, RestartCount: e.restarts, MemLimitBytes: e.memLimit, Scaled: e.scaled, Paused: e.paused,
 			},
 		})
 	}
