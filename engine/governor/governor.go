@@ -84,10 +84,11 @@ func (o Options) withDefaults() Options {
 type Governor struct {
 	opt Options
 
-	mu     sync.Mutex
-	svcs   map[string]*serviceState
-	reps   map[string]*replicaState // "service/replica"
-	paused map[string]time.Time     // service ("" for all) → until (zero: until resumed)
+	mu       sync.Mutex
+	svcs     map[string]*serviceState
+	reps     map[string]*replicaState // "service/replica"
+	paused   map[string]time.Time     // service ("" for all) → until (zero: until resumed)
+	notified map[string]time.Time     // target → last notification
 }
 
 type serviceState struct {
@@ -106,7 +107,7 @@ var _ engine.Governor = (*Governor)(nil)
 // New returns a governor with no history.
 func New(opt Options) *Governor {
 	return &Governor{opt: opt.withDefaults(), svcs: map[string]*serviceState{}, reps: map[string]*replicaState{},
-		paused: map[string]time.Time{}}
+		paused: map[string]time.Time{}, notified: map[string]time.Time{}}
 }
 
 func (g *Governor) service(name string) *serviceState {
@@ -259,6 +260,14 @@ func (g *Governor) check(d engine.Decision, f *engine.Facts, now time.Time, targ
 	if why := g.pausedWhy(d.Service, now); why != "" {
 		return why
 	}
+	if d.Action == engine.ActNotify {
+		// A notification changes nothing: it neither waits for nor starts the service's
+		// cooldown, budget or back-off, but the same target is told at most once per cooldown.
+		if at, ok := g.notified[d.Target()]; ok && now.Sub(at) < g.opt.Cooldown {
+			return fmt.Sprintf("already notified about %s %s ago (cooldown %s)", d.Target(), now.Sub(at).Round(time.Second), g.opt.Cooldown)
+		}
+		return ""
+	}
 	if st := g.svcs[d.Service]; st != nil {
 		g.prune(st, now)
 		if since := now.Sub(st.last); !st.last.IsZero() && since < g.opt.Cooldown {
@@ -334,10 +343,20 @@ func labelledPaused(d engine.Decision, f *engine.Facts) string {
 
 // Done records an action that an actuator carried out, whatever its result: a failed attempt
 // still counts against the cooldown, the budget and the back-off, so a broken actuator or a
-// fault that a restart does not cure never loops.
+// fault that a restart does not cure never loops. A notification only starts its own
+// cooldown: telling a human never holds back a repair.
 func (g *Governor) Done(a engine.Action, now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if a.Action == engine.ActNotify {
+		g.notified[a.Target()] = now
+		for t, at := range g.notified { // bounded: forget what the cooldown no longer needs
+			if now.Sub(at) > g.opt.Cooldown {
+				delete(g.notified, t)
+			}
+		}
+		return
+	}
 	st := g.service(a.Service)
 	st.actions = append(st.actions, now)
 	st.last = now

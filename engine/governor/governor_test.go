@@ -244,3 +244,29 @@ func TestReplicaLabelledPaused(t *testing.T) {
 		t.Errorf("the unlabelled sibling: %v", verdicts(got))
 	}
 }
+
+// Telling a human never holds back a repair, and the same target is told once per cooldown.
+func TestNotificationsDoNotBrakeRepairs(t *testing.T) {
+	g := New(Options{Cooldown: time.Minute})
+	f := facts("api-1:exited")
+	tell := engine.Decision{Action: engine.ActNotify, Service: "api", Reason: "anomaly risk high"}
+	got := g.Admit([]engine.Decision{tell}, f, t0, false)
+	if got[0].Verdict != engine.VerdictAdmit {
+		t.Fatalf("first notification: %v", verdicts(got))
+	}
+	g.Done(got[0], t0)
+	got = g.Admit([]engine.Decision{restart("api-1"), tell}, f, t0.Add(10*time.Second), false)
+	if got[0].Verdict != engine.VerdictAdmit {
+		t.Errorf("a notification started the service's cooldown: %v", verdicts(got))
+	}
+	if !strings.HasPrefix(got[1].Why, "already notified about api 10s ago") {
+		t.Errorf("repeated notification: %v", verdicts(got))
+	}
+	g.Annotate(f, t0.Add(10*time.Second))
+	if h := f.Services["api"].History; h.Actions10m != 0 || h.SecondsSinceLastAction != HistoryCap {
+		t.Errorf("a notification counted as an action in the history: %+v", h)
+	}
+	if got := g.Admit([]engine.Decision{tell}, f, t0.Add(61*time.Second), false); got[0].Verdict != engine.VerdictAdmit {
+		t.Errorf("after the cooldown: %v", verdicts(got))
+	}
+}
