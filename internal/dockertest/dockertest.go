@@ -280,8 +280,25 @@ func RemoveLabelled(t testing.TB, labels map[string]string) {
 
 func localhost() string { return "127.0.0.1" }
 
-// HostPort returns the 127.0.0.1 address published for the container's port 8080.
+// HostPort returns the 127.0.0.1 address published for the container's port 8080, once
+// something answers HTTP there (up to 15 s): the published port accepts connections as soon as
+// the container starts, before its server listens, and a request sent then is reset.
 func HostPort(t testing.TB, id string) string {
+	t.Helper()
+	addr := publishedAddr(t, id)
+	c := http.Client{Timeout: time.Second}
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		resp, err := c.Get("http://" + addr + "/")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+	}
+	return addr
+}
+
+// publishedAddr returns the 127.0.0.1 address published for the container's port 8080.
+func publishedAddr(t testing.TB, id string) string {
 	t.Helper()
 	cli := Client(t)
 	deadline := time.Now().Add(10 * time.Second)
