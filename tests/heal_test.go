@@ -396,7 +396,7 @@ decisions contains {"action": "restart", "service": name, "replica": r.name, "re
 		var out []time.Time
 		for _, tk := range p.ticks(t) {
 			for _, a := range tk.Actions {
-				if a.Verdict == "admit" && a.Replica == name {
+				if a.Verdict == "admit" && a.Action == "restart" && a.Replica == name {
 					at, _ := time.Parse("2006-01-02T15:04:05.000Z07:00", tk.Time)
 					out = append(out, at)
 				}
@@ -425,6 +425,27 @@ decisions contains {"action": "restart", "service": name, "replica": r.name, "re
 	}
 	if held == 0 {
 		t.Error("no decision was held back with a crash-loop back-off reason")
+	}
+
+	// Still crashing after two restarts at the cap: one escalation to a human, then hands off.
+	var escalatedAt time.Time
+	dockertest.Eventually(t, 15*time.Second, "an escalation", func() bool {
+		for _, tk := range p.ticks(t) {
+			for _, a := range tk.Actions {
+				if a.Action == "notify" && a.Verdict == "admit" && strings.HasPrefix(a.Reason, "escalation: crash-loop back-off:") {
+					escalatedAt, _ = time.Parse("2006-01-02T15:04:05.000Z07:00", tk.Time)
+					return true
+				}
+			}
+		}
+		return false
+	})
+	n := len(p.ticks(t))
+	dockertest.Eventually(t, 15*time.Second, "ticks after the escalation", func() bool { return len(p.ticks(t)) >= n+10 })
+	for _, at := range restarts() {
+		if at.After(escalatedAt) {
+			t.Errorf("restarted at %s, after the escalation at %s", at, escalatedAt)
+		}
 	}
 }
 

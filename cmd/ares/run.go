@@ -171,7 +171,7 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 	gov := governor.New(governor.Options{
 		Cooldown: cfg.Governor.Cooldown, Budget: cfg.Governor.Budget, BudgetWindow: cfg.Governor.BudgetWindow,
 		BackoffInitial: cfg.Governor.BackoffInitial, BackoffMax: cfg.Governor.BackoffMax, BackoffReset: cfg.Governor.BackoffReset,
-		MaxUnavailable: cfg.Governor.MaxUnavailable,
+		MaxUnavailable: cfg.Governor.MaxUnavailable, EscalationPause: cfg.Governor.EscalationPause,
 	})
 	journals := journal.Multi{printer}
 	if cfg.Journal.Path != "" || cfg.Journal.Backend == journal.BackendPostgres {

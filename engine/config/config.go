@@ -55,13 +55,14 @@ type Policy struct {
 
 // Governor configures the brakes between decisions and actuators.
 type Governor struct {
-	Cooldown       time.Duration `mapstructure:"cooldown"`
-	Budget         int           `mapstructure:"budget"`
-	BudgetWindow   time.Duration `mapstructure:"budget_window"`
-	BackoffInitial time.Duration `mapstructure:"backoff_initial"`
-	BackoffMax     time.Duration `mapstructure:"backoff_max"`
-	BackoffReset   time.Duration `mapstructure:"backoff_reset"`
-	MaxUnavailable int           `mapstructure:"max_unavailable"`
+	Cooldown        time.Duration `mapstructure:"cooldown"`
+	Budget          int           `mapstructure:"budget"`
+	BudgetWindow    time.Duration `mapstructure:"budget_window"`
+	BackoffInitial  time.Duration `mapstructure:"backoff_initial"`
+	BackoffMax      time.Duration `mapstructure:"backoff_max"`
+	BackoffReset    time.Duration `mapstructure:"backoff_reset"`
+	MaxUnavailable  int           `mapstructure:"max_unavailable"`
+	EscalationPause time.Duration `mapstructure:"escalation_pause"`
 }
 
 // Docker configures the Docker sensor and actuator.
@@ -175,7 +176,7 @@ func Default() Config {
 			ActionTimeout: 30 * time.Second},
 		Policy: Policy{Dir: "policies", Query: "data.ares.decisions", Debounce: 100 * time.Millisecond, Partition: "auto"},
 		Governor: Governor{Cooldown: 60 * time.Second, Budget: 5, BudgetWindow: 10 * time.Minute,
-			BackoffInitial: 10 * time.Second, BackoffMax: 5 * time.Minute, BackoffReset: 10 * time.Minute, MaxUnavailable: 1},
+			BackoffInitial: 10 * time.Second, BackoffMax: 5 * time.Minute, BackoffReset: 10 * time.Minute, MaxUnavailable: 1, EscalationPause: 30 * time.Minute},
 		Docker: Docker{Stats: "auto", CgroupRoot: "/sys/fs/cgroup", ResyncEvery: 10, MaxReplicas: 4,
 			StopTimeout: 5 * time.Second, APITimeout: 10 * time.Second, Events: true, Labels: []string{}},
 		Sensors: Sensors{
@@ -364,6 +365,7 @@ func (c Config) Validate() error {
 		pos("governor.backoff_initial", c.Governor.BackoffInitial),
 		pos("governor.backoff_max", c.Governor.BackoffMax),
 		pos("governor.backoff_reset", c.Governor.BackoffReset),
+		pos("governor.escalation_pause", c.Governor.EscalationPause),
 		pos("docker.api_timeout", c.Docker.APITimeout),
 		pos("notify.timeout", c.Notify.Timeout),
 		oneOf("policy.partition", c.Policy.Partition, "auto", "service", "whole"),

@@ -14,6 +14,10 @@
 //     or recycle of a running replica while MaxUnavailable replicas of its service are already
 //     down (which also protects the last healthy replica).
 //
+// Escalation: a decision held back because the budget is spent, or because a replica still
+// crashes after two restarts at the back-off cap, turns into one notification for a human, and
+// automation for that service pauses for EscalationPause (or until resumed).
+//
 // Under --dry-run the same checks run, so the printout shows what the governor would hold back;
 // what would pass gets the dry_run verdict and nothing is recorded.
 //
@@ -23,6 +27,7 @@ package governor
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,13 +50,16 @@ type Options struct {
 	BackoffMax     time.Duration
 	BackoffReset   time.Duration
 	MaxUnavailable int
+	// EscalationPause is how long automation stays paused for a service whose budget is spent
+	// or whose replica's back-off reached its cap, after one notification to a human.
+	EscalationPause time.Duration
 }
 
 // Default returns the governor's default limits.
 func Default() Options {
 	return Options{Cooldown: 60 * time.Second, Budget: 5, BudgetWindow: 10 * time.Minute,
 		BackoffInitial: 10 * time.Second, BackoffMax: 5 * time.Minute, BackoffReset: 10 * time.Minute,
-		MaxUnavailable: 1}
+		MaxUnavailable: 1, EscalationPause: 30 * time.Minute}
 }
 
 func (o Options) withDefaults() Options {
@@ -76,6 +84,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxUnavailable <= 0 {
 		o.MaxUnavailable = d.MaxUnavailable
+	}
+	if o.EscalationPause <= 0 {
+		o.EscalationPause = d.EscalationPause
 	}
 	return o
 }
@@ -215,6 +226,20 @@ func (g *Governor) Annotate(f *engine.Facts, now time.Time) {
 	}
 }
 
+// backoffAtCap is how many restarts at the back-off cap a replica gets before the governor
+// gives up on it and escalates.
+const backoffAtCap = 2
+
+// restartsToCap is the number of restarts after which the back-off delay reaches its cap.
+func (g *Governor) restartsToCap() int {
+	k, d := 1, g.opt.BackoffInitial
+	for d < g.opt.BackoffMax {
+		d *= 2
+		k++
+	}
+	return k
+}
+
 // backoffUntil is when the replica may next be restarted.
 func (g *Governor) backoffUntil(rs *replicaState) time.Time {
 	if rs.restarts == 0 {
@@ -234,10 +259,14 @@ func (g *Governor) Admit(ds []engine.Decision, f *engine.Facts, now time.Time, d
 	out := make([]engine.Action, 0, len(ds))
 	targets := map[string]bool{}
 	replicaActs := map[string]int{} // per service, admitted this tick
+	var escalations []engine.Action
 	for _, d := range ds {
 		a := engine.Action{Decision: d}
 		if why := g.check(d, f, now, targets, replicaActs); why != "" {
 			a.Verdict, a.Why = engine.VerdictSuppress, why
+			if esc, ok := g.escalate(d, why, now, dryRun); ok {
+				escalations = append(escalations, esc)
+			}
 		} else {
 			a.Verdict = engine.VerdictAdmit
 			if dryRun {
@@ -250,7 +279,31 @@ func (g *Governor) Admit(ds []engine.Decision, f *engine.Facts, now time.Time, d
 		}
 		out = append(out, a)
 	}
-	return out
+	return append(out, escalations...)
+}
+
+// escalate turns a decision held back because the service's budget is spent, or because a
+// replica's back-off reached its cap, into one notification for a human, and pauses automation
+// for the service for EscalationPause: automation that cannot fix a problem stops trying and
+// says so, once. Under --dry-run it only shows what it would do.
+func (g *Governor) escalate(d engine.Decision, why string, now time.Time, dryRun bool) (engine.Action, bool) {
+	exhausted := strings.HasPrefix(why, "budget:")
+	if rs := g.reps[d.Target()]; !exhausted && rs != nil && strings.HasPrefix(why, "crash-loop back-off:") {
+		exhausted = rs.restarts >= g.restartsToCap()+backoffAtCap
+	}
+	if !exhausted || d.Action == engine.ActNotify {
+		return engine.Action{}, false
+	}
+	until := now.Add(g.opt.EscalationPause)
+	n := engine.Action{Decision: engine.Decision{Action: engine.ActNotify, Service: d.Service, Replica: d.Replica,
+		Reason: fmt.Sprintf("escalation: %s; automation for %s paused until %s: needs a human (held back: %s %s)",
+			why, d.Service, until.UTC().Format(time.RFC3339), d.Action, d.Target())}, Verdict: engine.VerdictAdmit}
+	if dryRun {
+		n.Verdict = engine.VerdictDryRun
+		return n, true
+	}
+	g.paused[d.Service] = until
+	return n, true
 }
 
 func (g *Governor) check(d engine.Decision, f *engine.Facts, now time.Time, targets map[string]bool, replicaActs map[string]int) string {

@@ -90,6 +90,8 @@ func TestCooldownAndBudget(t *testing.T) {
 	if !strings.HasPrefix(got[0].Why, "budget: 3 actions on api in the last 10m0s (budget 3)") {
 		t.Fatalf("over budget: %v", verdicts(got))
 	}
+	// The spent budget escalated and paused the service (TestEscalation); a person resumes it.
+	g.Resume("api")
 	if got := g.Admit([]engine.Decision{restart("api-1")}, f, t0.Add(11*time.Minute), false); got[0].Verdict != engine.VerdictAdmit {
 		t.Errorf("once the first action left the window: %v", verdicts(got))
 	}
@@ -268,5 +270,64 @@ func TestNotificationsDoNotBrakeRepairs(t *testing.T) {
 	}
 	if got := g.Admit([]engine.Decision{tell}, f, t0.Add(61*time.Second), false); got[0].Verdict != engine.VerdictAdmit {
 		t.Errorf("after the cooldown: %v", verdicts(got))
+	}
+}
+
+// When the budget is spent, the held-back decision becomes one notification for a human and
+// automation for the service pauses; nothing more is escalated while paused.
+func TestEscalation(t *testing.T) {
+	g := New(Options{Cooldown: time.Second, Budget: 2, EscalationPause: 30 * time.Minute})
+	f := facts("api-1:exited")
+	now := t0
+	for range 2 {
+		got := g.Admit([]engine.Decision{restart("api-1")}, f, now, false)
+		g.Done(got[0], now)
+		now = now.Add(20 * time.Second) // past the cooldown and the first back-offs
+	}
+	now = now.Add(time.Minute)
+	got := g.Admit([]engine.Decision{restart("api-1")}, f, now, false)
+	if len(got) != 2 || got[0].Verdict != engine.VerdictSuppress || !strings.HasPrefix(got[0].Why, "budget:") {
+		t.Fatalf("over budget: %v", verdicts(got))
+	}
+	esc := got[1]
+	if esc.Action != engine.ActNotify || esc.Verdict != engine.VerdictAdmit || !strings.HasPrefix(esc.Reason, "escalation: budget:") ||
+		!strings.Contains(esc.Reason, "needs a human") {
+		t.Errorf("escalation = %+v", esc)
+	}
+	if _, ok := g.Paused(now)["api"]; !ok {
+		t.Error("automation for api not paused after the escalation")
+	}
+	got = g.Admit([]engine.Decision{restart("api-1")}, f, now.Add(time.Minute), false)
+	if len(got) != 1 || !strings.HasPrefix(got[0].Why, "automation for api is paused until") {
+		t.Errorf("after the escalation: %v", verdicts(got))
+	}
+
+	// Under --dry-run the escalation is shown, nothing is paused.
+	g2 := New(Options{Cooldown: time.Second, Budget: 1})
+	g2.Done(engine.Action{Decision: restart("api-1")}, t0)
+	got = g2.Admit([]engine.Decision{restart("api-1")}, f, t0.Add(time.Minute), true)
+	if len(got) != 2 || got[1].Verdict != engine.VerdictDryRun || len(g2.Paused(t0.Add(time.Minute))) != 0 {
+		t.Errorf("dry run: %v, pauses %v", verdicts(got), g2.Paused(t0.Add(time.Minute)))
+	}
+}
+
+// A replica whose back-off reached its cap escalates too.
+func TestEscalationAtBackoffCap(t *testing.T) {
+	g := New(Options{Cooldown: time.Millisecond, Budget: 1000, BackoffInitial: time.Second, BackoffMax: 4 * time.Second})
+	f := facts("api-1:exited")
+	now := t0
+	escalated := false
+	for i := 0; i < 200 && !escalated; i++ {
+		got := g.Admit([]engine.Decision{restart("api-1")}, f, now, false)
+		if got[0].Verdict == engine.VerdictAdmit {
+			g.Done(got[0], now)
+		}
+		for _, a := range got[1:] {
+			escalated = a.Action == engine.ActNotify && strings.HasPrefix(a.Reason, "escalation: crash-loop back-off:")
+		}
+		now = now.Add(500 * time.Millisecond)
+	}
+	if !escalated {
+		t.Fatal("no escalation once the back-off reached its cap")
 	}
 }
