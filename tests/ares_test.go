@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ares-sre/ares/engine"
 	"github.com/ares-sre/ares/engine/journal"
 	"github.com/ares-sre/ares/internal/dockertest"
 )
@@ -159,6 +160,25 @@ func (p *aresProc) actions(t *testing.T, verdict string) []string {
 		}
 	}
 	return out
+}
+
+// hasAction reports whether any action printed so far satisfies pred.
+func (p *aresProc) hasAction(t *testing.T, pred func(a engine.Action) bool) bool {
+	for _, tk := range p.ticks(t) {
+		for _, a := range tk.Actions {
+			if pred(a) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// heldBack reports whether an action on replica was suppressed with a reason containing why.
+func (p *aresProc) heldBack(t *testing.T, replica, why string) bool {
+	return p.hasAction(t, func(a engine.Action) bool {
+		return a.Replica == replica && a.Verdict == engine.VerdictSuppress && strings.Contains(a.Why, why)
+	})
 }
 
 func contains(list []string, s string) bool {

@@ -279,14 +279,9 @@ decisions contains {"action": "scale_out", "service": name, "reason": "fewer tha
 `)
 	p := startAres(t, dir, label)
 	dockertest.Eventually(t, 30*time.Second, "scale_out done", func() bool {
-		for _, tk := range p.ticks(t) {
-			for _, a := range tk.Actions {
-				if a.Action == "scale_out" && a.Outcome != nil && a.Outcome.Result == "ok" {
-					return true
-				}
-			}
-		}
-		return false
+		return p.hasAction(t, func(a engine.Action) bool {
+			return a.Action == "scale_out" && a.Outcome != nil && a.Outcome.Result == "ok"
+		})
 	})
 	paddr := dockertest.HostPort(t, probe)
 	seen := map[string]bool{}
@@ -415,15 +410,7 @@ decisions contains {"action": "restart", "service": name, "replica": r.name, "re
 			t.Errorf("gap %d = %s, want %s (+ up to 1s): restarts at %v", i, gap, w, rs)
 		}
 	}
-	held := 0
-	for _, tk := range p.ticks(t) {
-		for _, a := range tk.Actions {
-			if a.Verdict == "suppress" && strings.HasPrefix(a.Why, "crash-loop back-off: "+name) {
-				held++
-			}
-		}
-	}
-	if held == 0 {
+	if !p.heldBack(t, name, "crash-loop back-off: "+name) {
 		t.Error("no decision was held back with a crash-loop back-off reason")
 	}
 
@@ -577,14 +564,7 @@ func TestDashboardServedByAresRun(t *testing.T) {
 	}
 	kill(t, id)
 	dockertest.Eventually(t, 15*time.Second, "the restart is held back by the pause", func() bool {
-		for _, tk := range p.ticks(t) {
-			for _, a := range tk.Actions {
-				if a.Replica == name && a.Verdict == "suppress" && strings.Contains(a.Why, "paused") {
-					return true
-				}
-			}
-		}
-		return false
+		return p.heldBack(t, name, "paused")
 	})
 	if st, _ := dockertest.State(t, id); st != "exited" {
 		t.Errorf("a paused service was touched: %s", st)
@@ -606,14 +586,7 @@ func TestPausedLabelIsRespected(t *testing.T) {
 	p := startAres(t, filepath.Join(dockertest.ModuleRoot(t), "policies"), label)
 	kill(t, id)
 	dockertest.Eventually(t, 15*time.Second, "the restart is held back by the label", func() bool {
-		for _, tk := range p.ticks(t) {
-			for _, a := range tk.Actions {
-				if a.Replica == name && a.Verdict == "suppress" && strings.Contains(a.Why, "ares.paused=true") {
-					return true
-				}
-			}
-		}
-		return false
+		return p.heldBack(t, name, "ares.paused=true")
 	})
 	if st, _ := dockertest.State(t, id); st != "exited" {
 		t.Errorf("a replica labelled ares.paused=true was touched: %s", st)
