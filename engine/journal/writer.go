@@ -149,6 +149,44 @@ func (w *writer) applyLocked(ctx context.Context, ops []op) error {
 	return w.be.apply(ctx, ops)
 }
 
+// applyQueued applies what of a queued batch is still queued once the semaphore is held.
+func (w *writer) applyQueued(ctx context.Context, b []op) error {
+	select {
+	case w.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-w.sem }()
+	if b = w.stillQueued(b); len(b) == 0 {
+		return nil
+	}
+	return w.be.apply(ctx, b)
+}
+
+// stillQueued keeps the ops of a batch that are still in the queue: a tick record dropped for
+// room while the batch waited (the database was down) is not written after all.
+func (w *writer) stillQueued(ops []op) []op {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(ops) == 0 || len(w.q) == 0 {
+		return nil
+	}
+	queued := make(map[uint64]struct{}, len(ops))
+	for i := range w.q {
+		if w.q[i].seq > ops[len(ops)-1].seq {
+			break
+		}
+		queued[w.q[i].seq] = struct{}{}
+	}
+	out := ops[:0:0]
+	for _, o := range ops {
+		if _, ok := queued[o.seq]; ok {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 const maxBatch = 256
 
 func (w *writer) batch() []op {
@@ -199,7 +237,7 @@ func (w *writer) run(ctx context.Context) {
 				break
 			}
 			actx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			err := w.applyLocked(actx, b)
+			err := w.applyQueued(actx, b)
 			cancel()
 			if ctx.Err() != nil {
 				return
