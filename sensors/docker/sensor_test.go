@@ -331,9 +331,23 @@ func TestOOMKilled(t *testing.T) {
 	if !r.OOMKilled || r.ExitCode != 137 {
 		t.Errorf("after OOM: oom_killed %v exit_code %d; want true 137", r.OOMKilled, r.ExitCode)
 	}
-	w := await(t, wakes, "event:die", 5*time.Second, func(w woken) bool { return true })
-	if !w.e.oom {
-		t.Errorf("at die wake the cache shows oom_killed false")
+	// The daemon sends die and oom from separate goroutines, in either order; each wakes the
+	// engine, so the tick woken by whichever comes last must see both the exit and the OOM kill.
+	var last woken
+	seen := map[string]bool{}
+	timeout := time.After(5 * time.Second)
+	for !seen["event:die"] || !seen["event:oom"] {
+		select {
+		case w := <-wakes:
+			if w.reason == "event:die" || w.reason == "event:oom" {
+				seen[w.reason], last = true, w
+			}
+		case <-timeout:
+			t.Fatalf("within 5s: die wake %v, oom wake %v", seen["event:die"], seen["event:oom"])
+		}
+	}
+	if !last.ok || !last.e.oom || last.e.state != "exited" {
+		t.Errorf("at the last of die and oom (%s) the cache shows oom_killed %v state %q; want true exited", last.reason, last.e.oom, last.e.state)
 	}
 }
 
