@@ -4,9 +4,10 @@
 // s(x) = 2^(−E[h(x)]/c(ψ)) in [0,1].
 //
 // A fitted Forest is immutable and safe for concurrent use. Fitting is deterministic for a
-// seed, whatever the number of workers and whatever the order of the rows: the subsamples are
-// drawn from the rows in a canonical order (by content), so permuting the input permutes the
-// scores and changes nothing else.
+// seed, whatever the number of workers, and reproduces scikit-learn's IsolationForest: with
+// Seed s the trees are those scikit-learn 1.2 grows with random_state=s on the same data (its
+// random streams are reproduced in numpyrand.go, and values are compared in single precision
+// as it converts them), so the scores agree to rounding.
 //
 // Layout: each tree is stored as a complete binary tree of depth ⌈log2 ψ⌉ in flat arrays with
 // implicit children (2i+1, 2i+2): a leaf above the height limit is padded with pass-through
@@ -16,11 +17,10 @@
 package iforest
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
+	"math/bits"
 	"runtime"
 	"slices"
 	"sync"
@@ -39,7 +39,7 @@ const eulerGamma = 0.5772156649015329
 type Options struct {
 	Trees   int    // number of trees; default 100
 	Sample  int    // subsample size ψ per tree; default 256, capped at the number of rows
-	Seed    uint64 // the same seed, data and options give the same forest
+	Seed    uint64 // scikit-learn's random_state: the same seed, data and options give its forest
 	Workers int    // goroutines for fitting and scoring; default runtime.GOMAXPROCS(0)
 }
 
@@ -109,26 +109,21 @@ func Fit(data []float64, rows, cols int, opt Options) (*Forest, error) {
 		return nil, fmt.Errorf("iforest: fit: %d values for %d×%d", len(data), rows, cols)
 	}
 	for i, v := range data {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
+		if math.IsNaN(v) || math.Abs(v) > math.MaxFloat32 { // fitted in single precision
 			return nil, fmt.Errorf("iforest: fit: row %d column %d is %v", i/cols, i%cols, v)
 		}
 	}
 	opt = opt.withDefaults()
 	psi := min(opt.Sample, rows)
-	order := canonicalOrder(data, rows, cols)
 	trees := make([][]node, opt.Trees)
 	limit := HeightLimit(psi)
+	seeds := treeSeeds(seed32(opt.Seed), opt.Trees)
 
 	parallel(opt.Workers, opt.Trees, func(next func() (int, bool)) {
-		b := builder{data: data, cols: cols, limit: limit, feats: make([]int32, cols),
-			seen: make([]uint64, (rows+63)/64), idx: make([]int32, psi)}
+		b := builder{data: data, cols: cols, limit: limit, features: make([]int32, cols), constant: make([]int32, cols),
+			seen: make([]uint64, (rows+63)/64), perm: make([]int32, rows), samples: make([]int32, 0, psi)}
 		for t, ok := next(); ok; t, ok = next() {
-			// Each tree its own well-mixed stream: PCG seeds that differ by one give
-			// correlated trees (measurably lower AUC at 100 trees).
-			b.rng = rand.New(rand.NewPCG(mix(opt.Seed+mix(uint64(t)+1)), mix(opt.Seed^0x5851f42d4c957f2d+uint64(t))))
-			b.sample(order)
-			b.nodes = make([]node, 1, 2*psi-1)
-			b.grow(0, b.idx, 0)
+			b.grow(seeds[t], rows, psi)
 			trees[t] = b.nodes
 		}
 	})
@@ -139,6 +134,9 @@ func Fit(data []float64, rows, cols int, opt Options) (*Forest, error) {
 	}
 	return f, nil
 }
+
+// seed32 folds a seed into numpy's 0 … 2^32−1: seeds in that range are used as they are.
+func seed32(s uint64) uint32 { return uint32(s) ^ uint32(s>>32) }
 
 func newForest(trees, depth, cols, psi, workers int) *Forest {
 	inner := 1<<depth - 1
@@ -169,137 +167,125 @@ func (f *Forest) flatten(t int, nodes []node, n int32, pos, depth int) {
 	f.flatten(t, nodes, nd.Left+1, 2*pos+2, depth+1)
 }
 
-// canonicalOrder returns the row indices sorted by content, so that subsampling depends on
-// the set of rows and not on their order. Rows are compared by a hash first (cheap and
-// well-mixed), then value by value; equal rows are interchangeable.
-func canonicalOrder(data []float64, rows, cols int) []int32 {
-	type keyed struct {
-		h uint64
-		i int32
-	}
-	ks := make([]keyed, rows)
-	for r := range rows {
-		h := uint64(0x9e3779b97f4a7c15)
-		for _, v := range data[r*cols : (r+1)*cols] {
-			if v == 0 {
-				v = 0 // −0 and +0 are the same value
-			}
-			h = mix(h ^ math.Float64bits(v))
-		}
-		ks[r] = keyed{h, int32(r)}
-	}
-	slices.SortFunc(ks, func(a, b keyed) int {
-		if c := cmp.Compare(a.h, b.h); c != 0 {
-			return c
-		}
-		return slices.Compare(data[int(a.i)*cols:int(a.i+1)*cols], data[int(b.i)*cols:int(b.i+1)*cols])
-	})
-	out := make([]int32, rows)
-	for i, k := range ks {
-		out[i] = k.i
-	}
-	return out
-}
-
-// mix is the splitmix64 finalizer.
-func mix(x uint64) uint64 {
-	x ^= x >> 30
-	x *= 0xbf58476d1ce4e5b9
-	x ^= x >> 27
-	x *= 0x94d049bb133111eb
-	x ^= x >> 31
-	return x
-}
-
 // builder grows one tree at a time; one per worker, reused across its trees.
 type builder struct {
-	data  []float64
-	cols  int
-	limit int
-	rng   *rand.Rand
-	idx   []int32  // the subsample's row indices, partitioned in place while growing
-	seen  []uint64 // bitset over positions in the canonical order
-	feats []int32
-	nodes []node
+	data     []float64
+	cols     int
+	limit    int
+	rng      xorshift
+	seen     []uint64 // bitset over rows: the subsample
+	perm     []int32  // scratch for subsample
+	samples  []int32  // the subsample's rows, ascending, partitioned in place while growing
+	features []int32  // the attribute order the splitter draws from, carried from node to node
+	constant []int32  // attributes known constant, in the order found
+	nodes    []node
 }
 
-// sample draws len(b.idx) distinct rows uniformly, by rejection on a bitset (ψ ≪ rows), or
-// takes them all.
-func (b *builder) sample(order []int32) {
-	n := len(order)
-	if len(b.idx) == n {
-		copy(b.idx, order)
-		return
-	}
-	for k := 0; k < len(b.idx); {
-		p := b.rng.IntN(n)
-		if b.seen[p>>6]&(1<<(p&63)) != 0 {
-			continue
-		}
-		b.seen[p>>6] |= 1 << (p & 63)
-		b.idx[k] = order[p]
-		k++
-	}
+// grow fits one tree from its seed over rows rows, subsample psi.
+func (b *builder) grow(seed uint32, rows, psi int) {
 	clear(b.seen)
+	subsample(newMT19937(seed), rows, psi, b.seen, b.perm)
+	// The tree's own generator: RandomState(seed).randint(MAX_INT) seeds a RandomState whose
+	// randint(0, RAND_R_MAX) seeds the xorshift.
+	est := newMT19937(seed).interval(maxInt32 - 1)
+	b.rng = xorshift(newMT19937(est).interval(randRMax - 1))
+	b.samples = b.samples[:0]
+	for w, word := range b.seen {
+		for ; word != 0; word &= word - 1 {
+			b.samples = append(b.samples, int32(w*64+bits.TrailingZeros64(word)))
+		}
+	}
+	for j := range b.features {
+		b.features[j] = int32(j)
+	}
+	b.nodes = make([]node, 1, 2*psi-1)
+	b.node(0, 0, len(b.samples), 0, 0)
 }
 
-// grow fills node at and its subtree from the rows in idx, at depth.
-func (b *builder) grow(at int, idx []int32, depth int) {
-	if depth >= b.limit || len(idx) <= 1 {
-		b.nodes[at] = node{Feature: -1, Split: float64(depth) + C(len(idx))}
+// node fills node at from the samples [start, end) at depth, the first known attributes of
+// b.features being constant on them.
+func (b *builder) node(at, start, end, depth, known int) {
+	n := end - start
+	if depth >= b.limit || n < 2 {
+		b.nodes[at] = node{Feature: -1, Split: float64(depth) + C(n)}
 		return
 	}
-	cols := b.cols
-	// The paper picks a random attribute; like scikit-learn's extra-tree splitter we draw
-	// attributes without replacement until one is not constant on this node's rows.
-	for j := range cols {
-		b.feats[j] = int32(j)
-	}
-	feat, lo, hi := int32(-1), 0.0, 0.0
-	for k := cols; k > 0 && feat < 0; k-- {
-		p := b.rng.IntN(k)
-		q := b.feats[p]
-		b.feats[p], b.feats[k-1] = b.feats[k-1], q
-		mn, mx := b.minMax(idx, q)
-		if mx > mn {
-			feat, lo, hi = q, mn, mx
-			break
-		}
-	}
-	if feat < 0 { // every attribute constant: the rows cannot be told apart
-		b.nodes[at] = node{Feature: -1, Split: float64(depth) + C(len(idx))}
+	feat, split, pos, total := b.split(start, end, known)
+	if pos >= end {
+		b.nodes[at] = node{Feature: -1, Split: float64(depth) + C(n)}
 		return
-	}
-	split := lo + b.rng.Float64()*(hi-lo)
-	if split >= hi { // rounding; keep the maximum on the right
-		split = math.Nextafter(hi, lo)
-	}
-	// Partition idx: x <= split to the front.
-	i, j := 0, len(idx)-1
-	for i <= j {
-		if b.data[int(idx[i])*cols+int(feat)] <= split {
-			i++
-		} else {
-			idx[i], idx[j] = idx[j], idx[i]
-			j--
-		}
 	}
 	left := len(b.nodes)
 	b.nodes = append(b.nodes, node{}, node{})
 	b.nodes[at] = node{Feature: feat, Split: split, Left: int32(left)}
-	b.grow(left, idx[:i], depth+1)
-	b.grow(left+1, idx[i:], depth+1)
+	b.node(left, start, pos, depth+1, total)
+	b.node(left+1, pos, end, depth+1, total)
 }
 
-func (b *builder) minMax(idx []int32, q int32) (mn, mx float64) {
-	mn, mx = math.Inf(1), math.Inf(-1)
-	for _, r := range idx {
-		v := b.data[int(r)*b.cols+int(q)]
+// split draws attributes without replacement until one is not constant on the samples
+// [start, end) (the attributes known constant are skipped at no cost), splits it at a uniform
+// point between its minimum and maximum and partitions the samples: x <= split first. It
+// returns the attribute, the split, the partition point (end when nothing splits) and the
+// number of attributes now known constant, as scikit-learn's random splitter does with one
+// attribute per node, arithmetic and all.
+func (b *builder) split(start, end, known int) (feat int32, split float64, pos, total int) {
+	total, pos = known, end
+	fi, visited, found, drawn := b.cols, 0, 0, 0
+	for fi > total && (visited < 1 || visited <= found+drawn) {
+		visited++
+		fj := b.rng.intn(drawn, fi-found)
+		if fj < known {
+			b.features[drawn], b.features[fj] = b.features[fj], b.features[drawn]
+			drawn++
+			continue
+		}
+		fj += found
+		q := b.features[fj]
+		mn, mx := b.minMax(start, end, q)
+		if mx <= mn+1e-7 { // float32 arithmetic, as the splitter's
+			b.features[fj], b.features[total] = b.features[total], q
+			found++
+			total++
+			continue
+		}
+		fi--
+		b.features[fi], b.features[fj] = b.features[fj], b.features[fi]
+		t := b.rng.uniform(float64(mn), float64(mx))
+		if t == float64(mx) {
+			t = float64(mn)
+		}
+		i, j := start, end
+		for i < j {
+			if f32(b.data[int(b.samples[i])*b.cols+int(q)]) <= t {
+				i++
+			} else {
+				j--
+				b.samples[i], b.samples[j] = b.samples[j], b.samples[i]
+			}
+		}
+		if i == start || i == end { // rounding put every sample on one side
+			continue
+		}
+		feat, split, pos = q, t, i
+	}
+	copy(b.features[:known], b.constant[:known])
+	copy(b.constant[known:known+found], b.features[known:known+found])
+	return feat, split, pos, total
+}
+
+func (b *builder) minMax(start, end int, q int32) (mn, mx float32) {
+	mn = float32(math.Inf(1))
+	mx = float32(math.Inf(-1))
+	for _, r := range b.samples[start:end] {
+		v := float32(b.data[int(r)*b.cols+int(q)])
 		mn = min(mn, v)
 		mx = max(mx, v)
 	}
 	return mn, mx
 }
+
+// f32 rounds v to single precision, as scikit-learn converts its input.
+func f32(v float64) float64 { return float64(float32(v)) }
 
 // Features is the number of columns the forest was fitted on.
 func (f *Forest) Features() int { return f.features }
@@ -312,9 +298,14 @@ func (f *Forest) Sample() int { return f.psi }
 
 // PathLength is E[h(x)]: the mean over the trees of x's path length, leaf corrections included.
 func (f *Forest) PathLength(x []float64) float64 {
+	var one [16]float64
+	x32 := one[:0]
+	for _, v := range x {
+		x32 = append(x32, f32(v))
+	}
 	var sum float64
 	for t := range f.trees {
-		sum += f.walk(t, x)
+		sum += f.walk(t, x32)
 	}
 	return sum / float64(f.trees)
 }
@@ -376,22 +367,26 @@ func (f *Forest) ScoreAll(data []float64, rows int, out []float64) ([]float64, e
 	blocks := (rows + block - 1) / block
 	inv := 1 / (float64(f.trees) * f.cpsi)
 	parallel(f.workers, blocks, func(next func() (int, bool)) {
+		x := make([]float64, block*cols) // the block in single precision, as it was fitted
 		for bl, ok := next(); ok; bl, ok = next() {
 			lo, hi := bl*block, min((bl+1)*block, rows)
 			acc := out[lo:hi]
 			clear(acc)
+			for i, v := range data[lo*cols : hi*cols] {
+				x[i] = f32(v)
+			}
 			for r := range f.trees {
 				k := 0
 				for ; k+4 <= len(acc); k += 4 {
-					at := (lo + k) * cols
-					h0, h1, h2, h3 := f.walk4(r, data[at:at+cols], data[at+cols:at+2*cols], data[at+2*cols:at+3*cols], data[at+3*cols:at+4*cols])
+					at := k * cols
+					h0, h1, h2, h3 := f.walk4(r, x[at:at+cols], x[at+cols:at+2*cols], x[at+2*cols:at+3*cols], x[at+3*cols:at+4*cols])
 					acc[k] += h0
 					acc[k+1] += h1
 					acc[k+2] += h2
 					acc[k+3] += h3
 				}
 				for ; k < len(acc); k++ {
-					acc[k] += f.walk(r, data[(lo+k)*cols:(lo+k+1)*cols])
+					acc[k] += f.walk(r, x[k*cols:(k+1)*cols])
 				}
 			}
 			for k := range acc {

@@ -1,5 +1,0 @@
-//go:build !race
-
-package iforest
-
-const raceEnabled = false
