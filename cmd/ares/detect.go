@@ -18,10 +18,11 @@ import (
 )
 
 type detectOpts struct {
-	mode   string
-	trees  int
-	sample int
-	seed   uint64
+	mode      string
+	trees     int
+	sample    int
+	seed      uint64
+	byContent bool
 }
 
 func newDetectCmd() *cobra.Command {
@@ -55,7 +56,8 @@ risk cut-off; after an alarm, scores are damped for a while (one alarm per incid
 	cmd.Flags().StringVar(&o.mode, "mode", "batch", "batch (fit on all rows) or stream (timestamp,value, no look-ahead)")
 	cmd.Flags().IntVar(&o.trees, "trees", iforest.DefaultTrees, "number of trees")
 	cmd.Flags().IntVar(&o.sample, "sample", iforest.DefaultSample, "subsample size ψ per tree")
-	cmd.Flags().Uint64Var(&o.seed, "seed", 1, "random seed; the same seed and input give the same scores")
+	cmd.Flags().Uint64Var(&o.seed, "seed", 1, "random seed, as scikit-learn's random_state: the same seed and input give its scores")
+	cmd.Flags().BoolVar(&o.byContent, "by-content", false, "batch: subsample rows in an order of their content, so that reordering the input only reorders the scores")
 	return cmd
 }
 
@@ -72,7 +74,7 @@ func runDetect(ctx context.Context, o detectOpts, in io.Reader, w io.Writer) err
 	}
 	var scores []float64
 	if o.mode == "batch" {
-		f, err := iforest.Fit(data, rows, cols, iforest.Options{Trees: o.trees, Sample: o.sample, Seed: o.seed})
+		f, err := iforest.Fit(data, rows, cols, iforest.Options{Trees: o.trees, Sample: o.sample, Seed: o.seed, ByContent: o.byContent})
 		if err != nil {
 			return fmt.Errorf("detect: %w", err)
 		}

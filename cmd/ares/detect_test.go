@@ -56,6 +56,21 @@ func TestDetectBatch(t *testing.T) {
 	if again := detectScores(t, o, b.String()); fmt.Sprint(again) != fmt.Sprint(s) {
 		t.Fatal("same seed, different scores")
 	}
+
+	// --by-content: the input reversed gives the scores reversed.
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	rev := []string{lines[0]}
+	for i := len(lines) - 1; i >= 1; i-- {
+		rev = append(rev, lines[i])
+	}
+	o.byContent = true
+	fwd := detectScores(t, o, b.String())
+	back := detectScores(t, o, strings.Join(rev, "\n")+"\n")
+	for i := range fwd {
+		if fwd[i] != back[len(back)-1-i] {
+			t.Fatalf("--by-content: row %d scores %v, reversed %v", i, fwd[i], back[len(back)-1-i])
+		}
+	}
 }
 
 func TestDetectStream(t *testing.T) {

@@ -17,6 +17,7 @@
 package iforest
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -37,10 +38,14 @@ const eulerGamma = 0.5772156649015329
 
 // Options configure Fit. The zero value means the defaults.
 type Options struct {
-	Trees   int    // number of trees; default 100
-	Sample  int    // subsample size ψ per tree; default 256, capped at the number of rows
-	Seed    uint64 // scikit-learn's random_state: the same seed, data and options give its forest
-	Workers int    // goroutines for fitting and scoring; default runtime.GOMAXPROCS(0)
+	Trees  int    // number of trees; default 100
+	Sample int    // subsample size ψ per tree; default 256, capped at the number of rows
+	Seed   uint64 // scikit-learn's random_state: the same seed, data and options give its forest
+	// ByContent subsamples the rows in an order of their own content instead of their input
+	// order: the forest then no longer depends on the order of the rows (permuting them
+	// permutes the scores), and is scikit-learn's forest for the rows so sorted.
+	ByContent bool
+	Workers   int // goroutines for fitting and scoring; default runtime.GOMAXPROCS(0)
 }
 
 func (o Options) withDefaults() Options {
@@ -118,9 +123,13 @@ func Fit(data []float64, rows, cols int, opt Options) (*Forest, error) {
 	trees := make([][]node, opt.Trees)
 	limit := HeightLimit(psi)
 	seeds := treeSeeds(seed32(opt.Seed), opt.Trees)
+	var order []int32
+	if opt.ByContent {
+		order = canonicalOrder(data, rows, cols)
+	}
 
 	parallel(opt.Workers, opt.Trees, func(next func() (int, bool)) {
-		b := builder{data: data, cols: cols, limit: limit, features: make([]int32, cols), constant: make([]int32, cols),
+		b := builder{data: data, cols: cols, limit: limit, order: order, features: make([]int32, cols), constant: make([]int32, cols),
 			seen: make([]uint64, (rows+63)/64), perm: make([]int32, rows), samples: make([]int32, 0, psi)}
 		for t, ok := next(); ok; t, ok = next() {
 			b.grow(seeds[t], rows, psi)
@@ -133,6 +142,48 @@ func Fit(data []float64, rows, cols int, opt Options) (*Forest, error) {
 		f.flatten(t, nodes, 0, 0, 0)
 	}
 	return f, nil
+}
+
+// canonicalOrder returns the row indices sorted by content, so that subsampling depends on
+// the set of rows and not on their order. Rows are compared by a hash first (cheap and
+// well-mixed), then value by value; equal rows are interchangeable.
+func canonicalOrder(data []float64, rows, cols int) []int32 {
+	type keyed struct {
+		h uint64
+		i int32
+	}
+	ks := make([]keyed, rows)
+	for r := range rows {
+		h := uint64(0x9e3779b97f4a7c15)
+		for _, v := range data[r*cols : (r+1)*cols] {
+			if v == 0 {
+				v = 0 // −0 and +0 are the same value
+			}
+			h = mix(h ^ math.Float64bits(v))
+		}
+		ks[r] = keyed{h, int32(r)}
+	}
+	slices.SortFunc(ks, func(a, b keyed) int {
+		if c := cmp.Compare(a.h, b.h); c != 0 {
+			return c
+		}
+		return slices.Compare(data[int(a.i)*cols:int(a.i+1)*cols], data[int(b.i)*cols:int(b.i+1)*cols])
+	})
+	out := make([]int32, rows)
+	for i, k := range ks {
+		out[i] = k.i
+	}
+	return out
+}
+
+// mix is the splitmix64 finalizer.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
 }
 
 // seed32 folds a seed into numpy's 0 … 2^32−1: seeds in that range are used as they are.
@@ -173,7 +224,8 @@ type builder struct {
 	cols     int
 	limit    int
 	rng      xorshift
-	seen     []uint64 // bitset over rows: the subsample
+	order    []int32  // row at each position (Options.ByContent), nil for the input order
+	seen     []uint64 // bitset over positions: the subsample
 	perm     []int32  // scratch for subsample
 	samples  []int32  // the subsample's rows, ascending, partitioned in place while growing
 	features []int32  // the attribute order the splitter draws from, carried from node to node
@@ -192,7 +244,11 @@ func (b *builder) grow(seed uint32, rows, psi int) {
 	b.samples = b.samples[:0]
 	for w, word := range b.seen {
 		for ; word != 0; word &= word - 1 {
-			b.samples = append(b.samples, int32(w*64+bits.TrailingZeros64(word)))
+			row := int32(w*64 + bits.TrailingZeros64(word))
+			if b.order != nil {
+				row = b.order[row]
+			}
+			b.samples = append(b.samples, row)
 		}
 	}
 	for j := range b.features {

@@ -218,8 +218,9 @@ func TestPropScoresInUnitInterval(t *testing.T) {
 	})
 }
 
-// TestPropRowOrderInvariant: when the subsample is every row, permuting the rows permutes the
-// scores and changes nothing else (scikit-learn draws smaller subsamples by row position).
+// TestPropRowOrderInvariant: for a fixed seed, permuting the rows permutes the scores and
+// changes nothing else, with Options.ByContent for any subsample size, and without it when the
+// subsample is every row (scikit-learn, reproduced by default, draws smaller ones by position).
 func TestPropRowOrderInvariant(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		x, n, d := rows(t)
@@ -229,15 +230,17 @@ func TestPropRowOrderInvariant(t *testing.T) {
 		for _, r := range perm {
 			y = append(y, x[r*d:(r+1)*d]...)
 		}
-		// Every row in the subsample: the trees see the same set of rows whatever their order.
-		opt := Options{Trees: 20, Sample: rapid.IntRange(n, n+64).Draw(t, "psi"), Seed: seed}
+		opt := Options{Trees: 20, Sample: rapid.IntRange(2, 64).Draw(t, "psi"), Seed: seed, ByContent: true}
+		if rapid.Bool().Draw(t, "input order") {
+			opt.ByContent, opt.Sample = false, rapid.IntRange(n, n+64).Draw(t, "psi ≥ rows")
+		}
 		fx, _ := Fit(x, n, d, opt)
 		fy, _ := Fit(y, n, d, opt)
 		sx, _ := fx.ScoreAll(x, n, nil)
 		sy, _ := fy.ScoreAll(y, n, nil)
 		for i, r := range perm {
 			if sy[i] != sx[r] {
-				t.Fatalf("row %d: %v after permutation, %v before", r, sy[i], sx[r])
+				t.Fatalf("row %d: %v after permutation, %v before (%+v)", r, sy[i], sx[r], opt)
 			}
 		}
 	})
