@@ -400,6 +400,35 @@ func (f *Forest) walk4(t int, x0, x1, x2, x3 []float64) (h0, h1, h2, h3 float64)
 	return leaf[i0-f.inner], leaf[i1-f.inner], leaf[i2-f.inner], leaf[i3-f.inner]
 }
 
+// walk8 walks eight rows of the block x (row-major, cols values each, from row k) down tree t.
+func (f *Forest) walk8(t int, x []float64, k, cols int, acc []float64) {
+	feat := f.feature[t*f.inner : (t+1)*f.inner]
+	split := f.split[t*f.inner : (t+1)*f.inner]
+	r0, r1, r2, r3 := x[k*cols:], x[(k+1)*cols:], x[(k+2)*cols:], x[(k+3)*cols:]
+	r4, r5, r6, r7 := x[(k+4)*cols:], x[(k+5)*cols:], x[(k+6)*cols:], x[(k+7)*cols:]
+	var i0, i1, i2, i3, i4, i5, i6, i7 int
+	for range f.depth {
+		i0 = 2*i0 + 1 + right(r0[feat[i0]], split[i0])
+		i1 = 2*i1 + 1 + right(r1[feat[i1]], split[i1])
+		i2 = 2*i2 + 1 + right(r2[feat[i2]], split[i2])
+		i3 = 2*i3 + 1 + right(r3[feat[i3]], split[i3])
+		i4 = 2*i4 + 1 + right(r4[feat[i4]], split[i4])
+		i5 = 2*i5 + 1 + right(r5[feat[i5]], split[i5])
+		i6 = 2*i6 + 1 + right(r6[feat[i6]], split[i6])
+		i7 = 2*i7 + 1 + right(r7[feat[i7]], split[i7])
+	}
+	leaf, n := f.leaf[t*(f.inner+1):(t+1)*(f.inner+1)], f.inner
+	a := acc[k : k+8]
+	a[0] += leaf[i0-n]
+	a[1] += leaf[i1-n]
+	a[2] += leaf[i2-n]
+	a[3] += leaf[i3-n]
+	a[4] += leaf[i4-n]
+	a[5] += leaf[i5-n]
+	a[6] += leaf[i6-n]
+	a[7] += leaf[i7-n]
+}
+
 // Score is s(x) = 2^(−E[h(x)]/c(ψ)) in [0,1]: near 1 for points isolated quickly, well below
 // 0.5 for dense ones. x must have Features() values.
 func (f *Forest) Score(x []float64) float64 {
@@ -433,6 +462,9 @@ func (f *Forest) ScoreAll(data []float64, rows int, out []float64) ([]float64, e
 			}
 			for r := range f.trees {
 				k := 0
+				for ; k+8 <= len(acc); k += 8 {
+					f.walk8(r, x, k, cols, acc)
+				}
 				for ; k+4 <= len(acc); k += 4 {
 					at := k * cols
 					h0, h1, h2, h3 := f.walk4(r, x[at:at+cols], x[at+cols:at+2*cols], x[at+2*cols:at+3*cols], x[at+3*cols:at+4*cols])
