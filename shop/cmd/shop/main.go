@@ -4,6 +4,9 @@
 //	shop gateway|user|product|cart|order   serve (configuration: SHOP_* environment variables)
 //	shop healthcheck                       exit 0 when /healthz on $SHOP_PORT answers 200
 //	                                       (the Docker HEALTHCHECK of a FROM-scratch image)
+//	shop fault leak|burn|latency|fail N    inject a fault into the service beside it through
+//	shop fault reset|state                 127.0.0.1:$SHOP_ADMIN_PORT (ares chaos runs it with
+//	                                       docker exec); prints the active faults as JSON
 //	shop                                   serve $SHOP_SERVICE (how the per-service images start)
 package main
 
@@ -20,7 +23,7 @@ import (
 
 var version = "dev"
 
-const usage = "usage: shop gateway|user|product|cart|order|healthcheck|version"
+const usage = "usage: shop gateway|user|product|cart|order|healthcheck|version|fault"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -34,7 +37,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 && os.Getenv("SHOP_SERVICE") != "" {
 		args = []string{os.Getenv("SHOP_SERVICE")}
 	}
-	if len(args) != 1 {
+	if len(args) == 0 || (len(args) != 1 && args[0] != "fault") {
 		fmt.Fprintln(stderr, usage)
 		return 2
 	}
@@ -46,6 +49,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "healthcheck":
 		return healthcheck(ctx, cfg, stderr)
+	case "fault":
+		return faultCmd(ctx, cfg, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, version)
 		return 0
