@@ -21,16 +21,17 @@ test-go:
 test-policies: ## opa test over policies/ (the coverage floor is checked by go test ./tests)
 	$(OPA) test policies/
 
-lint: ## gofmt, go vet, opa fmt, opa check --strict
+lint: ## gofmt, go vet, opa fmt, opa check --strict, actionlint
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	@out=$$($(OPA) fmt --list policies/); if [ -n "$$out" ]; then echo "opa fmt needed:"; echo "$$out"; exit 1; fi
 	$(OPA) check --strict policies/
+	$(GO) tool actionlint .github/workflows/*.yml
 
 bench: ## benchmarks with ratios against their baselines
 	bash scripts/bench.sh
 
-demo: build ## build, start a demo service and ARES, kill a replica and watch it heal
+demo: ## build, start the demo shop and ARES, crash a replica and watch ARES heal it (stays up)
 	bash scripts/demo.sh up
 
 demo-down: ## remove everything make demo started
@@ -47,6 +48,8 @@ shop-images: ## build the demo shop and ARES as static binaries in FROM-scratch 
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/shop/shop ./shop/cmd/shop
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/shop/ares ./cmd/ares
 	cp -r policies dist/shop/policies
+	chmod -R go-w dist/shop/policies # ARES refuses policies others can write (docs/security.md)
+	cp -r deploy/shop/ares-etc dist/shop/ares-etc && mkdir -p dist/shop/ares-state # ARES's user and home
 	@for s in $(SHOP_SERVICES); do \
 		echo "docker build ares-shop-$$s:$(SHOP_TAG)"; \
 		docker build -q -f deploy/shop/Dockerfile --build-arg SERVICE=$$s -t ares-shop-$$s:$(SHOP_TAG) \

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,13 +28,15 @@ const (
 type PauseRequest struct {
 	Service string `json:"service"` // "" pauses every service
 	For     string `json:"for"`     // Go duration ("15m"); "" until resumed
-	Why     string `json:"why"`     // required
+	Why     string `json:"why"`     // required (or as "reason")
+	Reason  string `json:"reason,omitempty"`
 }
 
 // ResumeRequest is the body of POST /api/v1/resume.
 type ResumeRequest struct {
-	Service string `json:"service"` // "" lifts the global pause
-	Why     string `json:"why"`
+	Service string `json:"service"`          // "" lifts the global pause
+	Why     string `json:"why"`              // or "reason"; defaults to "(no reason given)"
+	Reason  string `json:"reason,omitempty"` // same as why
 }
 
 // ActionRequest is the body of POST /api/v1/actions: a manual decision for the next tick.
@@ -86,11 +89,19 @@ type PauseResult struct {
 	Paused  map[string]time.Time `json:"paused"`          // every pause in force ("" = all)
 }
 
-func (s *Server) pause(via string, req PauseRequest) (PauseResult, error) {
+// orReason returns why, else reason: the API takes either field.
+func orReason(why, reason string) string {
+	if strings.TrimSpace(why) == "" {
+		return reason
+	}
+	return why
+}
+
+func (s *Server) pause(c caller, req PauseRequest) (PauseResult, error) {
 	if s.deps.Controller == nil {
 		return PauseResult{}, unavailable("the governor")
 	}
-	why, err := checkText("why", req.Why, true)
+	why, err := checkText("why", orReason(req.Why, req.Reason), true)
 	if err != nil {
 		return PauseResult{}, err
 	}
@@ -112,15 +123,15 @@ func (s *Server) pause(via string, req PauseRequest) (PauseResult, error) {
 	}
 	s.deps.Controller.Pause(req.Service, until)
 	res.Paused = s.deps.Controller.Paused(now)
-	s.journal(AuditEntry{Via: via, Op: opPause, Target: target(req.Service, ""), Detail: detail, Why: why, Result: "ok"})
+	s.journal(AuditEntry{Via: c.via, Remote: c.remote, Op: opPause, Target: target(req.Service, ""), Detail: detail, Why: why, Result: "ok"})
 	return res, nil
 }
 
-func (s *Server) resume(via string, req ResumeRequest) (PauseResult, error) {
+func (s *Server) resume(c caller, req ResumeRequest) (PauseResult, error) {
 	if s.deps.Controller == nil {
 		return PauseResult{}, unavailable("the governor")
 	}
-	why, err := checkText("why", req.Why, false)
+	why, err := checkText("why", orReason(req.Why, req.Reason), false)
 	if err != nil {
 		return PauseResult{}, err
 	}
@@ -128,7 +139,7 @@ func (s *Server) resume(via string, req ResumeRequest) (PauseResult, error) {
 		return PauseResult{}, err
 	}
 	s.deps.Controller.Resume(req.Service)
-	s.journal(AuditEntry{Via: via, Op: opResume, Target: target(req.Service, ""), Why: why, Result: "ok"})
+	s.journal(AuditEntry{Via: c.via, Remote: c.remote, Op: opResume, Target: target(req.Service, ""), Why: why, Result: "ok"})
 	return PauseResult{Service: req.Service, Paused: s.deps.Controller.Paused(s.now())}, nil
 }
 
@@ -138,7 +149,7 @@ type ActionResult struct {
 	Note   string          `json:"note"`
 }
 
-func (s *Server) manualAction(via string, req ActionRequest) (ActionResult, error) {
+func (s *Server) manualAction(c caller, req ActionRequest) (ActionResult, error) {
 	if s.deps.Submitter == nil {
 		return ActionResult{}, unavailable("the engine")
 	}
@@ -175,7 +186,7 @@ func (s *Server) manualAction(via string, req ActionRequest) (ActionResult, erro
 	if err := s.deps.Submitter.Submit(d); err != nil {
 		return ActionResult{}, badRequest("%v", err)
 	}
-	s.journal(AuditEntry{Via: via, Op: opAction, Target: d.Target(), Detail: d.Action, Why: reason, Result: "queued"})
+	s.journal(AuditEntry{Via: c.via, Remote: c.remote, Op: opAction, Target: d.Target(), Detail: d.Action, Why: reason, Result: "queued"})
 	return ActionResult{Queued: d, Note: "queued for the next tick; the governor decides whether it is carried out (see GET /api/v1/actions)"}, nil
 }
 
@@ -189,24 +200,8 @@ func target(service, replica string) string {
 	return service + "/" + replica
 }
 
-// journal records a control request in the audit and activity logs and the daemon's log.
-func (s *Server) journal(e AuditEntry) {
-	e.At = s.now().UTC()
-	e.Who = s.who()
-	s.m.calls.WithLabelValues(e.Op, "ok").Inc()
-	ev := Event{At: e.At, Kind: KindAudit, Source: e.Via, Subject: e.Target, Level: LevelInfo,
-		Message: fmt.Sprintf("%s %s %s %s — why: %s", e.Who, e.Op, e.Target, e.Detail, e.Why)}
-	if e.Result != "ok" && e.Result != "queued" {
-		ev.Level = LevelWarn
-		ev.Message += " (" + e.Result + ")"
-	}
-	s.mu.Lock()
-	s.audit.push(e)
-	s.events.push(ev)
-	s.mu.Unlock()
-	s.hub.publish(sseMessage("activity", ev))
-	s.log.Info("dashboard: control", "who", e.Who, "via", e.Via, "op", e.Op, "target", e.Target, "detail", e.Detail, "why", e.Why, "result", e.Result)
-}
+// journal records a control request: see Audit.
+func (s *Server) journal(e AuditEntry) { s.Audit(context.Background(), e) }
 
 // decodeBody decodes a JSON object strictly: no unknown fields, nothing after it, at most 64 KiB.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
@@ -257,7 +252,7 @@ func (s *Server) apiPause(w http.ResponseWriter, r *http.Request) {
 	err := decodeBody(w, r, &req)
 	var res PauseResult
 	if err == nil {
-		res, err = s.pause("api", req)
+		res, err = s.pause(callerOf("api", r), req)
 	}
 	if err != nil {
 		s.fail(w, opPause, err)
@@ -271,7 +266,7 @@ func (s *Server) apiResume(w http.ResponseWriter, r *http.Request) {
 	err := decodeBody(w, r, &req)
 	var res PauseResult
 	if err == nil {
-		res, err = s.resume("api", req)
+		res, err = s.resume(callerOf("api", r), req)
 	}
 	if err != nil {
 		s.fail(w, opResume, err)
@@ -285,22 +280,13 @@ func (s *Server) apiAction(w http.ResponseWriter, r *http.Request) {
 	err := decodeBody(w, r, &req)
 	var res ActionResult
 	if err == nil {
-		res, err = s.manualAction("api", req)
+		res, err = s.manualAction(callerOf("api", r), req)
 	}
 	if err != nil {
 		s.fail(w, opAction, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, res)
-}
-
-func (s *Server) apiApproval(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	s.m.calls.WithLabelValues(opApproval, "not_implemented").Inc()
-	writeJSON(w, http.StatusNotImplemented, map[string]string{
-		"error": "approvals are not implemented: the governor has no approval gate yet, so no action is ever pending approval",
-		"id":    id,
-	})
 }
 
 // ---- read endpoints ----
@@ -432,9 +418,9 @@ func (s *Server) apiIncidents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	incs, err := s.incidents(r.Context(), since, r.URL.Query().Get("service"))
-	if err != nil {
-		writeError(w, http.StatusBadGateway, "incidents: "+err.Error())
-		return
+	resp := map[string]any{}
+	if err != nil { // the journal failed: what this run saw, and why the rest is missing
+		resp["error"] = "incidents before this start of ARES not available: " + err.Error()
 	}
 	out := incs[:0]
 	for _, inc := range incs {
@@ -443,7 +429,8 @@ func (s *Server) apiIncidents(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, inc)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"incidents": out})
+	resp["incidents"] = out
+	writeJSON(w, http.StatusOK, resp)
 }
 
 func (s *Server) apiActions(w http.ResponseWriter, r *http.Request) {
@@ -563,6 +550,14 @@ type Status struct {
 	ReloadFailed string               `json:"reload_failed,omitempty"`
 	Services     []ServiceStatus      `json:"services"`
 	OpenCount    int                  `json:"open_incidents"`
+	HA           *HAStatus            `json:"ha,omitempty"` // absent when ha is off
+}
+
+// HAStatus says which instance leads when several ARES share a fleet (ha.enabled).
+type HAStatus struct {
+	Instance string `json:"instance"` // this one
+	Leader   string `json:"leader"`   // the leading one; "" while none is known
+	Leading  bool   `json:"leading"`
 }
 
 func (s *Server) status() Status {
@@ -600,6 +595,9 @@ func (s *Server) status() Status {
 		st.Automation = "dry-run"
 	}
 	st.OpenCount = len(s.inc.open)
+	if l := s.deps.Leader; l != nil {
+		st.HA = &HAStatus{Instance: l.Instance(), Leader: l.Leader(), Leading: l.Leading()}
+	}
 	if rec == nil || rec.Facts == nil {
 		return st
 	}

@@ -3,8 +3,10 @@ package dashboard
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -52,7 +54,11 @@ func (s *Server) who() string { return "token:" + s.tokenID }
 // read guards a read endpoint: with AuthRead it needs the bearer token or a session cookie.
 func (s *Server) read(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if s.opt.AuthRead && s.limited(w, r, "read") {
+			return
+		}
 		if s.opt.AuthRead && !s.bearer(r) && !s.loggedIn(r) {
+			s.authLimit.fail(clientIP(r))
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ares"`)
 			writeError(w, http.StatusUnauthorized, "this endpoint needs Authorization: Bearer <ARES_API_TOKEN> (dashboard.auth: read)")
 			return
@@ -70,7 +76,11 @@ func (s *Server) write(op string, h func(w http.ResponseWriter, r *http.Request)
 			writeError(w, http.StatusForbidden, "mutating endpoints are disabled: start ARES with ARES_API_TOKEN set to enable them")
 			return
 		}
+		if s.limited(w, r, op) {
+			return
+		}
 		if !s.bearer(r) {
+			s.authLimit.fail(clientIP(r))
 			s.m.calls.WithLabelValues(op, "unauthorized").Inc()
 			s.log.Warn("dashboard: unauthorized control request", "op", op, "remote", r.RemoteAddr)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ares"`)
@@ -112,7 +122,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if d := s.authLimit.retryAfter(clientIP(r)); d > 0 {
+		s.m.calls.WithLabelValues("login", "rate_limited").Inc()
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.Seconds()))))
+		s.renderLogin(w, r, http.StatusTooManyRequests, "Too many wrong tokens from your address: try again later.")
+		return
+	}
 	if !equal(r.PostFormValue("token"), s.opt.Token) {
+		s.authLimit.fail(clientIP(r))
 		time.Sleep(s.loginDelay) // slows down guessing
 		s.log.Warn("dashboard: failed login", "remote", r.RemoteAddr)
 		s.renderLogin(w, r, http.StatusUnauthorized, "Wrong token.")

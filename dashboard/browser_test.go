@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/moby/moby/client"
 
 	dockeract "github.com/ares-sre/ares/actuators/docker"
 	"github.com/ares-sre/ares/dashboard"
@@ -157,9 +156,7 @@ func TestBrowserControlCenter(t *testing.T) {
 	if _, err := chromedp.Run(bctx, chromedp.Evaluate[int]("window.__aresNoReload = 42")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cli.ContainerKill(context.Background(), web1, client.ContainerKillOptions{Signal: "KILL"}); err != nil {
-		t.Fatal(err)
-	}
+	dockertest.Crash(t, web1) // a crash: a Docker API kill would be an operator's stop
 	killed := time.Now()
 	waitText("#open-incidents", 5*time.Second, "web", web1Name)
 	t.Logf("incident on the page %s after the kill", time.Since(killed).Round(time.Millisecond))
@@ -208,9 +205,7 @@ func TestBrowserControlCenter(t *testing.T) {
 		t.Fatal("the governor has no pause for api")
 	}
 	step("activity", chromedp.Navigate(base+"/activity"), chromedp.WaitVisible(chromedp.CSS("table.events")))
-	if _, err := cli.ContainerKill(context.Background(), api1, client.ContainerKillOptions{Signal: "KILL"}); err != nil {
-		t.Fatal(err)
-	}
+	dockertest.Crash(t, api1)
 	waitText("table.events", 10*time.Second, "suppressed restart api/"+api1Name, "automation for api is paused")
 	time.Sleep(3 * time.Second) // three more ticks
 	if st, _ := dockertest.State(t, api1); st != "exited" {

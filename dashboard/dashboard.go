@@ -62,6 +62,11 @@ type Options struct {
 	History int
 	// PolicyDir is shown on the policies page.
 	PolicyDir string
+	// AuthFailures and AuthFailEvery limit failed authentication per client IP: after
+	// AuthFailures failures in a row, one more every AuthFailEvery; meanwhile 429 with
+	// Retry-After. Defaults DefaultAuthFailures and DefaultAuthFailEvery.
+	AuthFailures  int
+	AuthFailEvery time.Duration
 }
 
 // Controller pauses and resumes automation (implemented by *governor.Governor).
@@ -114,10 +119,20 @@ type IncidentSource interface {
 // what is not available, and the matching controls answer 503.
 type Deps struct {
 	Controller Controller
+	Approver   Approver // nil: no approvals listed; deciding one answers 503
 	Policies   Policies
 	Submitter  Submitter
 	Incidents  IncidentSource        // nil: the in-memory incidents derived from the ticks
+	Audit      AuditStore            // nil: the audit trail is kept in memory only
 	Registerer prometheus.Registerer // nil: the dashboard's metrics are not registered
+	Leader     LeaderSource          // nil: ha is off; no leader shown
+}
+
+// LeaderSource tells which ARES instance leads (ha.enabled); *leader.Elector implements it.
+type LeaderSource interface {
+	Instance() string
+	Leader() string
+	Leading() bool
 }
 
 // Server is the dashboard. It implements engine.Journal and http.Handler.
@@ -133,8 +148,10 @@ type Server struct {
 	hub     *hub
 	m       metrics
 	now     func() time.Time
+	started time.Time // incidents opened before come from Deps.Incidents
 	// loginDelay is the pause after a wrong token on the login form.
 	loginDelay time.Duration
+	authLimit  *authLimiter // failed authentication, per client IP
 
 	mu        sync.RWMutex // guards the fields below; Record holds it briefly
 	recent    ring[engine.TickRecord]
@@ -181,7 +198,7 @@ func New(opt Options, deps Deps, log *slog.Logger) (*Server, error) {
 	}
 	f := promauto.With(deps.Registerer)
 	s := &Server{
-		opt: opt, deps: deps, log: log, pages: pages, hub: newHub(), now: time.Now, loginDelay: 200 * time.Millisecond,
+		opt: opt, deps: deps, log: log, pages: pages, hub: newHub(), now: time.Now, started: time.Now(), loginDelay: 200 * time.Millisecond,
 		m: metrics{
 			clients: f.NewGauge(prometheus.GaugeOpts{Name: "ares_dashboard_sse_clients", Help: "Connected live-update (SSE) clients."}),
 			dropped: f.NewCounter(prometheus.CounterOpts{Name: "ares_dashboard_sse_dropped_total", Help: "Live-update events dropped because a client's buffer was full."}),
@@ -198,6 +215,7 @@ func New(opt Options, deps Deps, log *slog.Logger) (*Server, error) {
 		repeat:  map[string]repeatState{},
 	}
 	s.hub.dropped = s.m.dropped
+	s.authLimit = newAuthLimiter(opt.AuthFailures, opt.AuthFailEvery, func() time.Time { return s.now() })
 	if opt.Token != "" {
 		sum := sha256.Sum256([]byte(opt.Token))
 		s.tokenID = hex.EncodeToString(sum[:4])
@@ -299,6 +317,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /ui/pause", s.uiControl(opPause))
 	m.HandleFunc("POST /ui/resume", s.uiControl(opResume))
 	m.HandleFunc("POST /ui/actions", s.uiControl(opAction))
+	m.HandleFunc("POST /ui/approvals", s.uiControl(opApproval))
 
 	m.HandleFunc("GET /api/v1/facts", s.read(s.apiFacts))
 	m.HandleFunc("GET /api/v1/decisions", s.read(s.apiDecisions))
@@ -307,10 +326,12 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v1/policy", s.read(s.apiPolicy))
 	m.HandleFunc("GET /api/v1/status", s.read(s.apiStatus))
 	m.HandleFunc("GET /api/v1/events", s.read(s.apiEvents))
+	m.HandleFunc("GET /api/v1/audit", s.read(s.apiAudit))
 	m.HandleFunc("POST /api/v1/pause", s.write(opPause, s.apiPause))
 	m.HandleFunc("POST /api/v1/resume", s.write(opResume, s.apiResume))
 	m.HandleFunc("POST /api/v1/actions", s.write(opAction, s.apiAction))
 	m.HandleFunc("POST /api/v1/approvals/{id}", s.write(opApproval, s.apiApproval))
+	m.HandleFunc("GET /api/v1/approvals", s.read(s.apiApprovals))
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path+" (see docs/api.md)")
 	})

@@ -126,6 +126,9 @@ func newFixture(t testing.TB, opt Options) *fixture {
 	t.Helper()
 	fx := &fixture{ctl: &fakeController{}, sub: &fakeSubmitter{}, pol: &fakePolicies{set: fakeSet{rev: "abc123def456"}}, logs: &bytes.Buffer{}}
 	log := slog.New(slog.NewTextHandler(&syncWriter{w: fx.logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if opt.AuthFailures == 0 {
+		opt.AuthFailures = 1000 // the handler tests fail authentication on purpose, all from one address
+	}
 	srv, err := New(opt, Deps{Controller: fx.ctl, Policies: fx.pol, Submitter: fx.sub}, log)
 	if err != nil {
 		t.Fatal(err)

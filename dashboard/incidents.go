@@ -47,6 +47,9 @@ type Incident struct {
 	TimeToRecover time.Duration   `json:"time_to_recover_ns"`
 	Actions       []engine.Action `json:"actions"` // admitted and dry-run actions, with outcomes
 	Timeline      []TimelineEvent `json:"timeline"`
+	// NeedsHuman: the governor escalated the incident to a person (automation for the
+	// service paused); cleared when it is resolved.
+	NeedsHuman bool `json:"needs_human,omitempty"`
 }
 
 // Open reports whether the incident is not resolved yet.
@@ -160,6 +163,9 @@ func (t *tracker) observe(rec engine.TickRecord) []incidentChange {
 		}
 		inc.add(at, StageDecided, a.Action+" "+a.Target()+": "+a.Reason+verdict)
 		inc.Actions = append(inc.Actions, a)
+		if a.Escalation && a.Verdict == engine.VerdictAdmit {
+			inc.NeedsHuman = true
+		}
 		if o := a.Outcome; o != nil {
 			done := at.Add(rec.Duration)
 			if inc.ActedAt == nil {
@@ -191,6 +197,7 @@ func (t *tracker) observe(rec engine.TickRecord) []incidentChange {
 			inc.add(at, StageVerified, why)
 		}
 		inc.ResolvedAt = ptr(at)
+		inc.NeedsHuman = false
 		from := inc.OpenedAt
 		if inc.DetectedAt != nil {
 			from = *inc.DetectedAt
@@ -250,12 +257,26 @@ func (s *Server) Incidents(_ context.Context, since time.Time, service string) (
 
 var _ IncidentSource = (*Server)(nil)
 
-// incidents asks the configured source, else the in-memory one.
+// incidents lists the incidents derived from the ticks this dashboard received and, from the
+// durable source (Deps.Incidents, the journal), those opened before it started: the history
+// survives a restart of ARES, and the richer in-memory timelines are kept for what this run
+// saw. When the durable source fails, the in-memory incidents are returned with the error.
 func (s *Server) incidents(ctx context.Context, since time.Time, service string) ([]Incident, error) {
-	if s.deps.Incidents != nil {
-		return s.deps.Incidents.Incidents(ctx, since, service)
+	mem, _ := s.Incidents(ctx, since, service)
+	if s.deps.Incidents == nil {
+		return mem, nil
 	}
-	return s.Incidents(ctx, since, service)
+	durable, err := s.deps.Incidents.Incidents(ctx, since, service)
+	if err != nil {
+		return mem, err
+	}
+	for _, inc := range durable {
+		if inc.OpenedAt.Before(s.started) {
+			mem = append(mem, inc)
+		}
+	}
+	slices.SortStableFunc(mem, func(a, b Incident) int { return b.OpenedAt.Compare(a.OpenedAt) })
+	return mem, nil
 }
 
 func ptr[T any](v T) *T { return &v }

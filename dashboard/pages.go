@@ -193,6 +193,8 @@ type overviewData struct {
 	Healthy  int
 	Actions  int // admitted in the recent ticks
 	Supp     int
+	// Approvals are the actions waiting for a person's approval.
+	Approvals []engine.Approval
 }
 
 func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) {
@@ -209,7 +211,6 @@ func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) {
 			d.Healthy++
 		}
 	}
-	d.Open = s.inc.list(s.now(), "")
 	d.Activity = s.events.newest(12, nil)
 	for i := 0; i < s.actions.len(); i++ {
 		switch e := s.actions.at(i); e.Verdict {
@@ -220,6 +221,7 @@ func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.RUnlock()
+	d.Open, _ = s.incidents(r.Context(), s.now(), "") // with those open since before a restart
 	open := d.Open[:0]
 	for _, inc := range d.Open {
 		if inc.Open() {
@@ -227,6 +229,7 @@ func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d.Open = open
+	d.Approvals = s.pendingApprovals()
 	s.render(w, http.StatusOK, "overview", d)
 }
 
@@ -283,8 +286,8 @@ func (s *Server) servicePage(w http.ResponseWriter, r *http.Request) {
 	d.Charts = append(d.Charts, mk("Anomaly score", "", "score", mScore, 0.5, "high ≥ 0.5", 1))
 	d.Decisions = s.actions.newest(30, func(e *ActionEntry) bool { return e.Service == name })
 	d.Done = s.actions.newest(30, func(e *ActionEntry) bool { return e.Service == name && e.Outcome != nil })
-	d.Incidents = s.inc.list(s.now().Add(-24*time.Hour), name)
 	s.mu.RUnlock()
+	d.Incidents, _ = s.incidents(r.Context(), s.now().Add(-24*time.Hour), name)
 	if len(d.Incidents) > 10 {
 		d.Incidents = d.Incidents[:10]
 	}
@@ -338,6 +341,9 @@ type activityData struct {
 	Events  []Event
 	Kind    string
 	Kinds   []string
+	// Audit is the audit trail of the last week (from the journal, so it survives restarts).
+	Audit    []AuditEntry
+	AuditErr string
 }
 
 type sensorRow struct {
@@ -355,6 +361,10 @@ func (s *Server) activityPage(w http.ResponseWriter, r *http.Request) {
 	d.Events = s.events.newest(300, func(e *Event) bool { return d.Kind == "" || e.Kind == d.Kind })
 	s.mu.RUnlock()
 	sort.Slice(d.Sensors, func(i, j int) bool { return d.Sensors[i].Name < d.Sensors[j].Name })
+	var err error
+	if d.Audit, err = s.auditLog(r.Context(), s.now().Add(-7*24*time.Hour), "", 50); err != nil {
+		d.AuditErr = err.Error()
+	}
 	s.render(w, http.StatusOK, "activity", d)
 }
 
@@ -399,20 +409,25 @@ func (s *Server) uiControl(op string) http.HandlerFunc {
 		switch op {
 		case opPause:
 			var res PauseResult
-			res, err = s.pause("ui", PauseRequest{Service: r.PostFormValue("service"), For: r.PostFormValue("for"), Why: r.PostFormValue("why")})
+			res, err = s.pause(callerOf("ui", r), PauseRequest{Service: r.PostFormValue("service"), For: r.PostFormValue("for"), Why: r.PostFormValue("why")})
 			msg = "Paused automation for " + target(res.Service, "")
 			if res.Until != nil {
 				msg += " until " + res.Until.Format("15:04:05Z")
 			}
 		case opResume:
 			var res PauseResult
-			res, err = s.resume("ui", ResumeRequest{Service: r.PostFormValue("service"), Why: r.PostFormValue("why")})
+			res, err = s.resume(callerOf("ui", r), ResumeRequest{Service: r.PostFormValue("service"), Why: r.PostFormValue("why")})
 			msg = "Resumed automation for " + target(res.Service, "")
 		case opAction:
 			var res ActionResult
-			res, err = s.manualAction("ui", ActionRequest{Action: r.PostFormValue("action"), Service: r.PostFormValue("service"),
+			res, err = s.manualAction(callerOf("ui", r), ActionRequest{Action: r.PostFormValue("action"), Service: r.PostFormValue("service"),
 				Replica: r.PostFormValue("replica"), Reason: r.PostFormValue("reason")})
 			msg = "Queued " + res.Queued.Action + " " + res.Queued.Target() + " for the next tick (the governor decides)"
+		case opApproval:
+			var res ApprovalResult
+			dec := r.PostFormValue("decision")
+			res, err = s.decideApproval(callerOf("ui", r), r.PostFormValue("id"), ApprovalRequest{Decision: dec, Reason: r.PostFormValue("reason")})
+			msg = "Approval " + res.Approval.ID + " " + res.Approval.Status + ": " + res.Approval.Decision.Action + " " + res.Approval.Decision.Target()
 		}
 		key := "msg"
 		if err != nil {

@@ -52,9 +52,10 @@ type ActionEntry struct {
 // AuditEntry is one mutating call (API or dashboard control): who, why and what came of it.
 type AuditEntry struct {
 	At     time.Time `json:"at"`
-	Who    string    `json:"who"` // "token:<first 8 hex of sha256(token)>"
-	Via    string    `json:"via"` // api|ui
-	Op     string    `json:"op"`  // pause|resume|action|approval
+	Who    string    `json:"who"`              // "token:<first 8 hex of sha256(token)>"
+	Remote string    `json:"remote,omitempty"` // the client's address
+	Via    string    `json:"via"`              // api|ui
+	Op     string    `json:"op"`               // pause|resume|action|approval
 	Target string    `json:"target"`
 	Detail string    `json:"detail,omitempty"`
 	Why    string    `json:"why"`

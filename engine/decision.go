@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -85,6 +86,24 @@ type Action struct {
 	Verdict string   `json:"verdict"`
 	Why     string   `json:"why,omitempty"`
 	Outcome *Outcome `json:"outcome,omitempty"`
+	// From is the policy's decision when the governor moved it up the escalation ladder
+	// (a restart that did not cure the fault becomes a recycle); nil when it did not.
+	From *Decision `json:"from,omitempty"`
+	// Escalation marks the governor's notification that hands a service to a person: its
+	// incident is marked needs_human and automation for the service pauses.
+	Escalation bool `json:"escalation,omitempty"`
+	// Approval is the id of the approval this action waits for (verdict suppress) or was
+	// granted by (verdict admit); empty when the action needs none.
+	Approval string `json:"approval,omitempty"`
+}
+
+// Decided is the policy's decision this action came from: From when the governor moved it up
+// the ladder, else the action's own decision. The journal files the action under it.
+func (a Action) Decided() Decision {
+	if a.From != nil {
+		return *a.From
+	}
+	return a.Decision
 }
 
 // SensedReplica identifies the container a replica-level decision was made about.
@@ -130,4 +149,64 @@ type TickRecord struct {
 	Actions   []Action           `json:"actions"`
 	Err       string             `json:"error,omitempty"`
 	Duration  time.Duration      `json:"duration_ns"`
+}
+
+// Approval is an action that policy data marks approval: required, waiting for a person.
+type Approval struct {
+	ID       string    `json:"id"`
+	Decision Decision  `json:"decision"`
+	Status   string    `json:"status"` // pending|approved|rejected|expired|done
+	Created  time.Time `json:"created"`
+	Expires  time.Time `json:"expires"`
+	// DecidedBy, DecidedAt and Note say who approved or rejected it, when and why.
+	DecidedBy string    `json:"decided_by,omitempty"`
+	DecidedAt time.Time `json:"decided_at,omitzero"`
+	Note      string    `json:"note,omitempty"`
+}
+
+// Approval errors: the API answers 404 and 409 with them.
+var (
+	ErrUnknownApproval = errors.New("no such approval")
+	ErrApprovalClosed  = errors.New("approval is no longer pending")
+)
+
+// Approval statuses.
+const (
+	ApprovalPending  = "pending"
+	ApprovalApproved = "approved" // approved, not carried out yet (the governor may still hold it back)
+	ApprovalRejected = "rejected"
+	ApprovalExpired  = "expired"
+	ApprovalDone     = "done" // approved and admitted
+)
+
+// Rules is what a policy's data tells the governor (data.ares.ladder, data.ares.approval;
+// docs/policies.md): the escalation ladder and which actions wait for a person's approval.
+type Rules struct {
+	// Ladder is the order in which fixes are tried on a service when the previous one did not
+	// cure it; nil: no ladder (the policy's decision always stands).
+	Ladder []string `json:"ladder"`
+	// Approval maps a service ("" for every service) to the actions that need approval there.
+	Approval map[string]map[string]bool `json:"approval"`
+}
+
+// NeedsApproval reports whether action on service waits for a person's approval: a per
+// service entry overrides the default.
+func (r Rules) NeedsApproval(service, action string) bool {
+	if m, ok := r.Approval[service]; ok {
+		if v, ok := m[action]; ok {
+			return v
+		}
+	}
+	return r.Approval[""][action]
+}
+
+// RulesSource is implemented by evaluators whose policy data holds Rules.
+type RulesSource interface {
+	Rules() Rules
+}
+
+// RulesTaker is implemented by governors that follow Rules; the engine hands them the live
+// revision's rules every tick, before Admit.
+type RulesTaker interface {
+	SetRules(r Rules)
 }

@@ -91,7 +91,11 @@ type Options struct {
 	TickTimeout   time.Duration // gathering and evaluation; default 10s
 	SensorTimeout time.Duration // per sensor; default 2s
 	ActionTimeout time.Duration // per actuator call; default 30s
-	DryRun        bool
+	// MaxConcurrentActions bounds the actions running at once (Run carries them out in the
+	// background, so that a slow one does not delay the next tick); default 4. An admitted
+	// action beyond it is deferred (verdict suppress) and decided again by a later tick.
+	MaxConcurrentActions int
+	DryRun               bool
 
 	Sensors   []Sensor
 	Analyzers []Analyzer
@@ -111,9 +115,12 @@ type Engine struct {
 	tick atomic.Uint64
 	wake chan string // 1-slot: bursts of wake-ups coalesce into one tick
 
-	mu     sync.Mutex
-	lastOK map[string]time.Time // per sensor, for age_s
-	manual []Decision           // submitted by a person, for the next tick
+	mu      sync.Mutex
+	lastOK  map[string]time.Time // per sensor, for age_s
+	manual  []Decision           // submitted by a person, for the next tick
+	running int                  // actions carried out right now
+	busy    map[string]int       // service → its actions carried out right now
+	acts    sync.WaitGroup       // the ticks still waiting for their actions (Run)
 }
 
 // New validates the options and returns an engine.
@@ -136,13 +143,16 @@ func New(opt Options) (*Engine, error) {
 	if opt.ActionTimeout <= 0 {
 		opt.ActionTimeout = 30 * time.Second
 	}
+	if opt.MaxConcurrentActions <= 0 {
+		opt.MaxConcurrentActions = 4
+	}
 	if opt.Governor == nil {
 		opt.Governor = passGovernor{}
 	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{opt: opt, log: opt.Log, wake: make(chan string, 1), lastOK: map[string]time.Time{}}, nil
+	return &Engine{opt: opt, log: opt.Log, wake: make(chan string, 1), lastOK: map[string]time.Time{}, busy: map[string]int{}}, nil
 }
 
 // Wake asks for a tick as soon as possible. It never blocks; wake-ups during a tick coalesce.
@@ -172,6 +182,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		}(s.Name())
 	}
 	defer wg.Wait()
+	defer e.acts.Wait() // the ticks whose actions still run: cancelled with ctx, then recorded
 
 	timer := time.NewTimer(0) // first tick at once
 	defer timer.Stop()
@@ -190,7 +201,7 @@ func (e *Engine) Run(ctx context.Context) error {
 				}
 			}
 		}
-		if err := e.Tick(ctx, time.Now(), trigger); err != nil && ctx.Err() == nil {
+		if err := e.runTick(ctx, time.Now(), trigger, true); err != nil && ctx.Err() == nil {
 			e.log.Error("tick not recorded", "err", err)
 		}
 		timer.Reset(e.opt.Interval)
@@ -222,9 +233,27 @@ func (e *Engine) takeManual() []Decision {
 	return m
 }
 
-// Tick runs gather → evaluate → govern → act → record once. Sensor, policy and actuator
-// failures become data in the record; Tick itself fails only when recording fails.
+// Tick runs gather → evaluate → govern → act → record once and waits for its actions, so that
+// the record holds their outcomes. Sensor, policy and actuator failures become data in the
+// record; Tick itself fails only when recording fails.
 func (e *Engine) Tick(ctx context.Context, now time.Time, trigger string) error {
+	return e.runTick(ctx, now, trigger, false)
+}
+
+// Running is the number of actions being carried out right now.
+func (e *Engine) Running() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.running
+}
+
+// Ticks is the number of ticks started so far.
+func (e *Engine) Ticks() uint64 { return e.tick.Load() }
+
+// runTick is Tick; with async (the loop) it returns once the actions started: their intents
+// are recorded first, their outcomes as each finishes, and the tick record, outcomes
+// included, once the last one finished (so records of a slow tick may follow later ones).
+func (e *Engine) runTick(ctx context.Context, now time.Time, trigger string, async bool) error {
 	start := time.Now()
 	// The tick timeout bounds gathering and evaluation; each action has its own timeout, so a
 	// rolling restart that waits for health is not cut short by the tick's deadline.
@@ -260,6 +289,13 @@ func (e *Engine) Tick(ctx context.Context, now time.Time, trigger string) error 
 	if rec.Decisions == nil {
 		rec.Decisions = []Decision{}
 	}
+	if pol != nil {
+		if rs, ok := pol.(RulesSource); ok {
+			if rt, ok := e.opt.Governor.(RulesTaker); ok {
+				rt.SetRules(rs.Rules())
+			}
+		}
+	}
 	rec.Actions = e.opt.Governor.Admit(rec.Decisions, rec.Facts, now, e.opt.DryRun)
 	for i := range rec.Actions {
 		a := &rec.Actions[i]
@@ -267,47 +303,110 @@ func (e *Engine) Tick(ctx context.Context, now time.Time, trigger string) error 
 			a.Sensed = &SensedReplica{ID: r.ID, State: r.State}
 		}
 	}
-	e.act(ctx, log, rec.Tick, rec.Actions)
-	rec.Duration = time.Since(start)
-	e.opt.Metrics.observeTick(rec)
-	return e.opt.Journal.Record(context.WithoutCancel(ctx), rec)
+	running := e.act(ctx, log, rec.Tick, rec.Actions)
+	record := func() error {
+		rec.Duration = time.Since(start)
+		e.opt.Metrics.observeTick(rec)
+		return e.opt.Journal.Record(context.WithoutCancel(ctx), rec)
+	}
+	if !async {
+		running.Wait()
+		return record()
+	}
+	// The loop goes on; the tick is recorded, with its outcomes, once its actions are done.
+	e.acts.Go(func() {
+		running.Wait()
+		if err := record(); err != nil {
+			log.Error("tick not recorded", "err", err)
+		}
+	})
+	return nil
 }
 
-// act carries out the admitted actions in order, each with its own timeout. When the journal
-// records intents, an action whose intent cannot be recorded is not carried out: an action
-// ARES could not account for after a crash is worse than one postponed to the next tick.
-func (e *Engine) act(ctx context.Context, log *slog.Logger, tick uint64, actions []Action) {
+// act starts the admitted actions, each with its own timeout, at most MaxConcurrentActions at
+// once and one at a time per service (an action beyond the limit, or on a service whose
+// previous action still runs, is deferred: verdict suppress, decided again by a later tick).
+// Each runs in its own goroutine and writes its outcome into actions; the returned group
+// ends when all have. When the journal records intents, an action whose intent cannot be
+// recorded is not carried out: an action ARES could not account for after a crash is worse
+// than one postponed to the next tick. Intents are recorded before act returns.
+func (e *Engine) act(ctx context.Context, log *slog.Logger, tick uint64, actions []Action) *sync.WaitGroup {
 	aj, _ := e.opt.Journal.(ActionJournal)
+	var wg sync.WaitGroup
 	for i := range actions {
 		a := &actions[i]
 		if !a.Admitted() {
+			continue
+		}
+		if why := e.reserve(*a); why != "" {
+			a.Verdict, a.Why = VerdictSuppress, why
 			continue
 		}
 		var intent string
 		if aj != nil {
 			id, err := aj.Intent(context.WithoutCancel(ctx), tick, *a)
 			if err != nil {
+				e.release(*a)
 				a.Outcome = &Outcome{Result: ResultError, Error: "not carried out: journal: " + err.Error()}
 				log.Error("action not carried out: its intent could not be journaled", "action", a.Action, "service", a.Service, "replica", a.Replica, "err", err)
 				continue
 			}
 			intent = id
 		}
-		out := e.actOne(ctx, *a)
-		a.Outcome = &out
-		if aj != nil {
-			if err := aj.Outcome(context.WithoutCancel(ctx), intent, *a); err != nil {
-				log.Error("action outcome not journaled", "action", a.Action, "service", a.Service, "replica", a.Replica, "err", err)
-			}
-		}
-		e.opt.Governor.Done(*a, time.Now())
-		e.opt.Metrics.observeAction(*a)
-		if out.Result == ResultOK {
-			log.Info("action done", "action", a.Action, "service", a.Service, "replica", a.Replica, "duration", out.Duration, "detail", out.Detail)
-		} else {
-			log.Error("action failed", "action", a.Action, "service", a.Service, "replica", a.Replica, "duration", out.Duration, "err", out.Error)
+		wg.Go(func() {
+			out := e.finish(ctx, log, aj, intent, *a)
+			a.Outcome = &out
+		})
+	}
+	return &wg
+}
+
+// reserve takes a slot for a, or says why a must wait.
+func (e *Engine) reserve(a Action) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if n := e.busy[a.Service]; n > 0 && a.Action != ActNotify {
+		return fmt.Sprintf("an action on %s is still running", a.Service)
+	}
+	if e.running >= e.opt.MaxConcurrentActions {
+		return fmt.Sprintf("concurrency: %d actions running (max_concurrent_actions %d); deferred", e.running, e.opt.MaxConcurrentActions)
+	}
+	e.running++
+	if a.Action != ActNotify {
+		e.busy[a.Service]++
+	}
+	return ""
+}
+
+func (e *Engine) release(a Action) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.running--
+	if a.Action != ActNotify {
+		if e.busy[a.Service]--; e.busy[a.Service] <= 0 {
+			delete(e.busy, a.Service)
 		}
 	}
+}
+
+// finish carries a out, journals its outcome, tells the governor and frees its slot.
+func (e *Engine) finish(ctx context.Context, log *slog.Logger, aj ActionJournal, intent string, a Action) Outcome {
+	defer e.release(a)
+	out := e.actOne(ctx, a)
+	a.Outcome = &out
+	if aj != nil {
+		if err := aj.Outcome(context.WithoutCancel(ctx), intent, a); err != nil {
+			log.Error("action outcome not journaled", "action", a.Action, "service", a.Service, "replica", a.Replica, "err", err)
+		}
+	}
+	e.opt.Governor.Done(a, time.Now())
+	e.opt.Metrics.observeAction(a)
+	if out.Result == ResultOK {
+		log.Info("action done", "action", a.Action, "service", a.Service, "replica", a.Replica, "duration", out.Duration, "detail", out.Detail)
+	} else {
+		log.Error("action failed", "action", a.Action, "service", a.Service, "replica", a.Replica, "duration", out.Duration, "err", out.Error)
+	}
+	return out
 }
 
 func (e *Engine) actOne(ctx context.Context, a Action) Outcome {
@@ -418,6 +517,9 @@ func (f *Facts) merge(p *Facts) {
 		}
 		if ps.DesiredReplicas != 0 {
 			s.DesiredReplicas = ps.DesiredReplicas
+		}
+		if ps.Runtime != "" {
+			s.Runtime = ps.Runtime
 		}
 		if ps.Metrics != nil {
 			s.Metrics = ps.Metrics

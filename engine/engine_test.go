@@ -238,6 +238,8 @@ type intentJournal struct {
 }
 
 func (j *intentJournal) Intent(_ context.Context, tick uint64, a Action) (string, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	if j.fail {
 		return "", errors.New("db down")
 	}
@@ -246,6 +248,8 @@ func (j *intentJournal) Intent(_ context.Context, tick uint64, a Action) (string
 }
 
 func (j *intentJournal) Outcome(_ context.Context, id string, a Action) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	j.events = append(j.events, "outcome "+id+" "+a.Outcome.Result)
 	return nil
 }
@@ -254,6 +258,8 @@ type orderActuator struct{ j *intentJournal }
 
 func (o orderActuator) Name() string { return "order" }
 func (o orderActuator) Act(_ context.Context, a Action) (Outcome, error) {
+	o.j.mu.Lock()
+	defer o.j.mu.Unlock()
 	o.j.events = append(o.j.events, "act "+a.Target())
 	return Outcome{}, nil
 }

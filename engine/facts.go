@@ -60,6 +60,9 @@ func (f *Facts) Replica(service, name string) *Replica {
 type Service struct {
 	Replicas        []Replica `json:"replicas"`
 	DesiredReplicas int       `json:"desired_replicas"`
+	// Runtime is "swarm" for a Docker Swarm service (runtime: swarm); absent for the
+	// containers of one Docker host.
+	Runtime string `json:"runtime,omitempty"`
 	// Summary holds numbers derived in Go from the replicas, so that policies only compare.
 	Summary *Summary `json:"summary,omitempty"`
 	Metrics *Metrics `json:"metrics,omitempty"`
@@ -92,6 +95,16 @@ type Replica struct {
 	// Paused marks a replica a person labelled ares.paused=true: ARES leaves it alone (the
 	// governor holds back every action on it) until the label is gone.
 	Paused bool `json:"paused,omitempty"`
+	// StoppedByOperator marks a replica a person stopped or killed through the Docker API
+	// (not ARES, not a crash): ARES leaves it alone until it is started again.
+	StoppedByOperator bool `json:"stopped_by_operator,omitempty"`
+	// Swarm only (absent on one Docker host): the node the replica's task runs on, that
+	// node's status (ready|down|disconnected|unknown) and availability (active|pause|drain),
+	// and the task's error message, e.g. "task: non-zero exit (137)".
+	Node             string `json:"node,omitempty"`
+	NodeStatus       string `json:"node_status,omitempty"`
+	NodeAvailability string `json:"node_availability,omitempty"`
+	Error            string `json:"error,omitempty"`
 }
 
 // Trend is a replica's predictive memory trend.
@@ -156,6 +169,18 @@ type History struct {
 	BackoffUntil *time.Time `json:"backoff_until,omitempty"`
 	// Paused is true while automation is paused for the service (or globally).
 	Paused bool `json:"paused,omitempty"`
+	// LadderStep is the service's position on the escalation ladder: how many fixes in a row
+	// did not cure it (0: none failed, the policy's decision stands); the governor turns the
+	// next fix into ladder[ladder_step]. Absent when 0.
+	LadderStep int `json:"ladder_step,omitempty"`
+	// LastActionVerified is whether the last action on the service cured it: true once its
+	// target was healthy again, false when the verification timeout passed first; absent
+	// while verifying or before any action.
+	LastActionVerified *bool `json:"last_action_verified,omitempty"`
+	// Verifying is true while the governor watches the target of the last action.
+	Verifying bool `json:"verifying,omitempty"`
+	// PendingApprovals counts the service's actions waiting for a person's approval.
+	PendingApprovals int `json:"pending_approvals,omitempty"`
 }
 
 // Alert is a firing alert (Alertmanager receiver).

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +19,10 @@ type Instruments struct {
 	actionDur   *prometheus.HistogramVec
 	sensorDur   *prometheus.HistogramVec
 	sensorFails *prometheus.CounterVec
+	anomaly     *prometheus.GaugeVec
+
+	mu        sync.Mutex
+	anomalous map[string]bool // services with an anomaly gauge set
 }
 
 // NewMetrics registers the engine's instruments with reg.
@@ -55,6 +60,10 @@ func NewInstruments(reg prometheus.Registerer) *Instruments {
 		sensorFails: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "ares_sensor_failures_total", Help: "Sensor collections that failed or timed out.",
 		}, []string{"sensor"}),
+		anomaly: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ares_anomaly_score", Help: "The anomaly engine's last score of a service (0..1; 0 while warming up).",
+		}, []string{"service"}),
+		anomalous: map[string]bool{},
 	}
 }
 
@@ -80,6 +89,30 @@ func (m *Instruments) observeTick(rec TickRecord) {
 			m.actions.WithLabelValues(a.Action, a.Verdict).Inc()
 		}
 	}
+	m.observeAnomaly(rec.Facts)
+}
+
+// observeAnomaly sets ares_anomaly_score for every service the anomaly engine scored this tick
+// and drops the gauge of services it no longer scores (gone, or the engine off).
+func (m *Instruments) observeAnomaly(f *Facts) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	seen := map[string]bool{}
+	if f != nil {
+		for name, svc := range f.Services {
+			if svc == nil || svc.Anomaly == nil {
+				continue
+			}
+			m.anomaly.WithLabelValues(name).Set(svc.Anomaly.Score)
+			seen[name] = true
+		}
+	}
+	for name := range m.anomalous {
+		if !seen[name] {
+			m.anomaly.DeleteLabelValues(name)
+		}
+	}
+	m.anomalous = seen
 }
 
 func (m *Instruments) observeEval(d time.Duration) {

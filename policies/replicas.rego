@@ -8,7 +8,8 @@ package ares
 #   still growing ("memory ...", sorts after "OOMKilled");
 #   else restart when it is in one of restart_states (exited, dead) or its Docker health check
 #   reports unhealthy, with the smaller of the two reasons when both apply, unless the service
-#   gets a service-level restart.
+#   gets a service-level restart; a replica a person stopped (stopped_by_operator) is not
+#   restarted: operators win.
 replica_decision(name, svc, r, c) := {"action": "recycle", "service": name, "replica": r.name, "reason": "OOMKilled"} if {
 	r.oom_killed == true
 } else := {"action": "recycle", "service": name, "replica": r.name, "reason": reason} if {
@@ -17,11 +18,13 @@ replica_decision(name, svc, r, c) := {"action": "recycle", "service": name, "rep
 	reason := sprintf("memory at %v%% of limit and growing (%v B/s)", [num(r.mem_percent), num(r.trend.mem_slope_bytes_per_s)])
 } else := {"action": "restart", "service": name, "replica": r.name, "reason": reason} if {
 	r.state in c.restart_states
+	not r.stopped_by_operator
 	reason := exit_reason(r)
 	not unhealthy_first(r, reason)
 	not restarts_service(name, svc, c)
 } else := {"action": "restart", "service": name, "replica": r.name, "reason": "health check unhealthy"} if {
 	r.health == "unhealthy"
+	not r.stopped_by_operator
 	not restarts_service(name, svc, c)
 }
 

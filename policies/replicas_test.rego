@@ -11,6 +11,23 @@ test_exited_restarts_replica if {
 	decide(svc) == {restart("api-1", "exited with code 1")}
 }
 
+test_stopped_by_operator_is_left_alone if {
+	stopped := {"state": "exited", "exit_code": 143, "health": "unhealthy", "stopped_by_operator": true}
+	count(decide(service([with_replica("api-1", stopped), replica("api-2")]))) == 0
+}
+
+test_started_again_after_operator_stop_restarts_when_exited if {
+	svc := service([with_replica("api-1", {"state": "exited", "exit_code": 143}), replica("api-2")])
+	decide(svc) == {restart("api-1", "exited with code 143")}
+}
+
+test_ladder_is_valid_actions if {
+	every a in ares.ladder {
+		a in {"restart", "recycle", "scale_out", "notify"}
+	}
+	ares.ladder[count(ares.ladder) - 1] == "notify"
+}
+
 test_dead_restarts_replica if {
 	decide(service([with_replica("api-1", {"state": "dead", "exit_code": 0})])) == {restart("api-1", "dead with code 0")}
 }

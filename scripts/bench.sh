@@ -3,8 +3,9 @@
 # measured in the same run. Needs the Docker engine (scripts/services.sh starts it).
 # Results also go to dist/bench/<date>.txt. Benchmarks are never timed assertions in make test.
 #
-#   scripts/bench.sh            # everything (~5 minutes)
-#   scripts/bench.sh policy     # one group: policy, event, sensor, actuator, anomaly, shop, dashboard
+#   scripts/bench.sh            # everything (~10 minutes; scenario alone ~4)
+#   scripts/bench.sh policy     # one group: policy, event, sensor, actuator, anomaly, shop, dashboard,
+#                               # scenario
 set -euo pipefail
 cd "$(dirname "$0")/.."
 docker info >/dev/null 2>&1 || bash scripts/services.sh docker
@@ -27,6 +28,14 @@ run() { [ "$group" = all ] || [ "$group" = "$1" ]; }
 			-ratio 'default pack, 1000 services, all changed vs opa sidecar|Evaluate/pack=default,services=1000,changed=all|BaselineSidecar/pack=default,services=1000|ms/tick'
 		echo
 	fi
+	if run scale; then
+		echo "== one tick for 10 000 containers on synthetic swarm facts (docs/scaling.md): gather, evaluate (default pack), govern, record"
+		go test -run '^$' -bench ScaleTick -benchtime 5x ./tests/ | report \
+			-ratio 'tick 1 000 / 10 000 containers, 1000 services (0.1 = linear)|ScaleTick/containers=10000,services=1000/stage=tick,changed=1pct|ScaleTick/containers=1000,services=100/stage=tick,changed=1pct|ms/tick' \
+			-ratio 'evaluate all changed / 1% changed, 10 000 containers (partition cache)|ScaleTick/containers=10000,services=1000/stage=evaluate,changed=1pct|ScaleTick/containers=10000,services=1000/stage=evaluate,changed=all|ms/tick' \
+			-ratio 'tick 1000 / 5000 services of 10 000 containers|ScaleTick/containers=10000,services=5000/stage=tick,changed=1pct|ScaleTick/containers=10000,services=1000/stage=tick,changed=1pct|ms/tick'
+		echo
+	fi
 	if run event; then
 		echo "== event to action: Docker die event to the ContainerStart request, 50 services (target <=20ms)"
 		go test -run '^$' -bench EventToAction -benchtime 20x ./tests/ | report
@@ -39,6 +48,18 @@ run() { [ "$group" = all ] || [ "$group" = "$1" ]; }
 		echo
 		echo "== CPU of ARES + dockerd/containerd/shims at a 1 s tick, 50 containers (target < 3 % of a core)"
 		go test -run '^$' -bench ResourceUsage -benchtime 1x -timeout 10m ./tests/ | report
+		echo
+	fi
+	if run scenario; then
+		echo "== scenario 1: one of two replicas crashes (kill -9 of its PID), 7 runs each, same containers;"
+		echo "   ARES live (binary, default config, journal, governor) vs bare start, event healer, --restart always, 5 s poller"
+		go test -run '^$' -bench Scenario1 -benchtime 1x -timeout 15m ./tests/ | report \
+			-ratio 'recover p50: bare start / ARES (target >= 0.77: <= 1.3x)|Scenario1/ares|Scenario1/bare-start|ms-recover-p50' \
+			-ratio 'recover p50: event-driven healer / ARES|Scenario1/ares|Scenario1/event-healer|ms-recover-p50' \
+			-ratio 'recover p50: --restart always / ARES (target > 1)|Scenario1/ares|Scenario1/restart-always|ms-recover-p50' \
+			-ratio 'recover p50: 5 s poller / ARES (target >= 20)|Scenario1/ares|Scenario1/poller-5s|ms-recover-p50' \
+			-ratio 'recover p90: 5 s poller / ARES|Scenario1/ares|Scenario1/poller-5s|ms-recover-p90' \
+			-ratio 'detect p50: 5 s poller / ARES|Scenario1/ares|Scenario1/poller-5s|ms-detect-p50'
 		echo
 	fi
 	if run actuator; then

@@ -8,7 +8,7 @@
 #   scripts/services.sh postgres   # PostgreSQL with role and database shop (the demo shop)
 #   scripts/services.sh redis      # Redis for the shop's sessions, carts and cache
 #   scripts/services.sh chromium   # headless Chromium for the shop's browser test
-#   scripts/services.sh prometheus # install only: tests start /usr/bin/prometheus themselves
+#   scripts/services.sh prometheus # install only: tests start prometheus and alertmanager themselves
 #
 # PostgreSQL and Redis listen on 127.0.0.1 and on the docker0 gateway address, so containers
 # reach them through `host-gateway`; PostgreSQL accepts the role shop only from 127.0.0.1 and
@@ -169,10 +169,15 @@ start_chromium() {
 }
 
 # install_prometheus installs the Prometheus server binary for the metrics sensor's PromQL
-# tests. It is not started as a daemon: each test runs its own on a free port.
+# tests, and Alertmanager (amtool, for deploy/'s checks and the alerting test). Neither is
+# started as a daemon: each test runs its own on a free port. Also the linters deploy/'s tests
+# run: shellcheck (scripts) and jq (the policy-ci workflow's fixture step).
 install_prometheus() {
 	need_pkg prometheus prometheus
-	say "prometheus: $(command -v prometheus) (not started; tests run their own)"
+	need_pkg prometheus-alertmanager prometheus-alertmanager
+	need_pkg shellcheck shellcheck
+	need_pkg jq jq
+	say "prometheus: $(command -v prometheus), alertmanager: $(command -v prometheus-alertmanager) (not started; tests run their own)"
 }
 
 case "$want" in

@@ -121,9 +121,7 @@ func BenchmarkEventToAction(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N && i < services; i++ {
 		id := ids[i]
-		if _, err := dockertest.Client(b).ContainerKill(ctx, id, client.ContainerKillOptions{Signal: "KILL"}); err != nil {
-			b.Fatal(err)
-		}
+		dockertest.Crash(b, id) // a crash: a Docker API kill would be an operator's stop
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			sent, took, ok := rec.get(id)

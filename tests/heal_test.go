@@ -21,11 +21,11 @@ import (
 	"github.com/ares-sre/ares/internal/dockertest"
 )
 
+// kill crashes the container (SIGKILL to its main process, not a Docker API kill, which ARES
+// would take for an operator's stop and leave alone).
 func kill(t *testing.T, id string) {
 	t.Helper()
-	if _, err := dockertest.Client(t).ContainerKill(context.Background(), id, client.ContainerKillOptions{Signal: "KILL"}); err != nil {
-		t.Fatalf("kill %s: %v", id, err)
-	}
+	dockertest.Crash(t, id)
 }
 
 func inspectID(t *testing.T, name string) string {

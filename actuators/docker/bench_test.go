@@ -74,9 +74,7 @@ func BenchmarkRestartExited(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		if _, err := base.ContainerKill(ctx, res.ID, client.ContainerKillOptions{}); err != nil {
-			b.Fatal(err)
-		}
+		dockertest.Crash(b, res.ID)
 		wait, err := base.ContainerInspect(ctx, res.ID, client.ContainerInspectOptions{})
 		for err == nil && wait.Container.State.Running {
 			time.Sleep(5 * time.Millisecond)

@@ -49,6 +49,9 @@ type Options struct {
 	// Labels are extra "key=value" (or "key") filters a container must match on top of
 	// ares.enable=true, the same as the Docker sensor's: ARES instances sharing a host, tests.
 	Labels []string
+	// Own, when set, is told about every container the actuator is about to stop, restart or
+	// remove, so that the Docker sensor does not mistake ARES's own stops for a person's.
+	Own *engine.OwnActions
 }
 
 func (o *Options) defaults() {

@@ -90,9 +90,7 @@ func (e *env) waitHealthy(id string) {
 
 func (e *env) kill(id string) {
 	e.t.Helper()
-	if _, err := e.cli.ContainerKill(context.Background(), id, client.ContainerKillOptions{}); err != nil {
-		e.t.Fatalf("kill %s: %v", id, err)
-	}
+	dockertest.Crash(e.t, id)
 	dockertest.Eventually(e.t, 10*time.Second, id+" exited", func() bool {
 		st, _ := dockertest.State(e.t, id)
 		return st == "exited"

@@ -54,6 +54,7 @@ func isDown(state string) bool {
 func (a *Actuator) restart(ctx context.Context, c container.InspectResponse) (string, error) {
 	switch st := c.State.Status; st {
 	case container.StateRunning, container.StatePaused, container.StateRestarting:
+		a.opt.Own.Expect(c.ID)
 		if _, err := a.cli.ContainerRestart(ctx, c.ID, client.ContainerRestartOptions{Timeout: a.stopSeconds()}); err != nil {
 			return "", fmt.Errorf("restart: %w", err)
 		}

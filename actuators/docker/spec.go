@@ -124,6 +124,7 @@ func (a *Actuator) connectAndStart(ctx context.Context, id string, s spec) error
 // stopAndRemove stops the container gracefully and removes it, then waits until the engine
 // has let go of it (and of its name). A container that is already gone is fine.
 func (a *Actuator) stopAndRemove(ctx context.Context, id string, volumes bool) error {
+	a.opt.Own.Expect(id)
 	if _, err := a.cli.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: a.stopSeconds()}); err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("stop: %w", err)
 	}

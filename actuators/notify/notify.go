@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/ares-sre/ares/engine"
@@ -99,9 +100,35 @@ func (n *Notifier) post(ctx context.Context, a engine.Action) (engine.Outcome, e
 	head, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return engine.Outcome{}, fmt.Errorf("notify: post to %s: %s: %q", req.URL.Host, resp.Status, head)
+		return engine.Outcome{}, fmt.Errorf("notify: post to %s: %s: %q", req.URL.Host, resp.Status, scrub(string(head), req.URL))
 	}
 	return engine.Outcome{Detail: fmt.Sprintf("posted to %s: %s", req.URL.Host, resp.Status)}, nil
+}
+
+// scrub removes from a webhook's answer what of its URL may be a token: servers echo the
+// path in error pages ("Cannot POST /hooks/T0/B0/secret").
+func scrub(body string, u *url.URL) string {
+	for _, part := range []string{u.String(), u.RequestURI(), u.EscapedPath(), u.Path, u.RawQuery, u.Query().Encode()} {
+		if len(part) > 1 {
+			body = strings.ReplaceAll(body, part, "***")
+		}
+	}
+	for _, vs := range u.Query() {
+		for _, v := range vs {
+			if len(v) > 3 {
+				body = strings.ReplaceAll(body, v, "***")
+			}
+		}
+	}
+	for _, seg := range strings.Split(u.Path, "/") {
+		if len(seg) >= 8 { // token-like path segments
+			body = strings.ReplaceAll(body, seg, "***")
+		}
+	}
+	if p, ok := u.User.Password(); ok && p != "" {
+		body = strings.ReplaceAll(body, p, "***")
+	}
+	return body
 }
 
 // redact strips the URL (and any token in it) from an HTTP client error.

@@ -19,6 +19,7 @@ type evalOpts struct {
 	policies string
 	query    string
 	output   string
+	insecure bool // --insecure-policy-dir
 }
 
 func newEvalCmd() *cobra.Command {
@@ -42,7 +43,10 @@ bad or the policies return invalid decisions.`,
   ares eval --facts case.json --policies ./my-policies -o json
 
   # from a pipe
-  ares facts -o json | ares eval --facts -`,
+  ares facts -o json | ares eval --facts -
+
+  # a policy checkout others can write (refused by default), for development only
+  ares eval --facts case.json --policies ./scratch --insecure-policy-dir`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runEval(cmd.Context(), o, cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -52,6 +56,7 @@ bad or the policies return invalid decisions.`,
 	cmd.Flags().StringVar(&o.policies, "policies", "policies", "directory of .rego files and data.json")
 	cmd.Flags().StringVar(&o.query, "query", "data.ares.decisions", "Rego query whose result is the decision set")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().BoolVar(&o.insecure, "insecure-policy-dir", false, "load policies even from a directory others can write (development only)")
 	_ = cmd.MarkFlagRequired("facts")
 	return cmd
 }
@@ -83,7 +88,7 @@ func runEval(ctx context.Context, o evalOpts, stdin io.Reader, w, errw io.Writer
 	if err != nil {
 		return err
 	}
-	set, err := policy.Load(o.policies, policy.Options{Query: o.query})
+	set, err := policy.Load(o.policies, policy.Options{Query: o.query, InsecureDir: o.insecure})
 	if err != nil {
 		return err
 	}

@@ -59,6 +59,17 @@ func runFacts(ctx context.Context, o factsOpts, w io.Writer) error {
 		return err
 	}
 	defer cli.Close()
+	if cfg.Runtime == runtimeSwarm { // no CPU window: the swarm sensor reports none
+		s, err := swarmSensor(ctx, cli, cfg, newLogger(cfg.Log, io.Discard))
+		if err != nil {
+			return err
+		}
+		eng, err := engine.New(engine.Options{SensorTimeout: cfg.Engine.SensorTimeout, Sensors: []engine.Sensor{s}, Policy: noPolicy{}, Journal: discard{}})
+		if err != nil {
+			return err
+		}
+		return writeFacts(w, o.output, eng.Gather(ctx, 1, time.Now()))
+	}
 	sensor := dockersensor.New(cli, dockersensor.Options{
 		CgroupRoot: cfg.Docker.CgroupRoot, Stats: cfg.Docker.Stats, ResyncEvery: cfg.Docker.ResyncEvery, Timeout: cfg.Docker.APITimeout, Labels: cfg.Docker.Labels,
 	}, newLogger(cfg.Log, io.Discard))
@@ -86,7 +97,11 @@ func runFacts(ctx context.Context, o factsOpts, w io.Writer) error {
 			break
 		}
 	}
-	if o.output == "json" {
+	return writeFacts(w, o.output, f)
+}
+
+func writeFacts(w io.Writer, output string, f *engine.Facts) error {
+	if output == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(f)

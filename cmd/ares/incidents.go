@@ -75,7 +75,11 @@ func runIncidents(ctx context.Context, o incidentsOpts, w io.Writer) error {
 		if in.Status == journal.IncidentResolved {
 			recover = in.TimeToRecover.Round(time.Second).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", stamp(in.OpenedAt), in.Service, in.Status, in.Actions,
+		status := in.Status
+		if in.NeedsHuman {
+			status += ", NEEDS HUMAN" // escalated: automation for the service is paused
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", stamp(in.OpenedAt), in.Service, status, in.Actions,
 			in.TimeToDetect.Round(time.Second), recover, stamp(in.ResolvedAt), in.LastAction, clip(in.Reason, 80))
 	}
 	return tw.Flush()

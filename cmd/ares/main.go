@@ -63,6 +63,14 @@ through the Docker Engine API. Only containers labelled ares.enable=true are eve
 
 Start with a dry run to see what ARES would do, without doing it:
   ares run --dry-run`,
+		Example: `  # is everything a first run needs in place?
+  ares doctor
+
+  # see what ARES would do, without doing it
+  ares run --dry-run
+
+  # every command has its own examples
+  ares run --help`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -71,8 +79,12 @@ Start with a dry run to see what ARES would do, without doing it:
 	root.SetErr(stderr)
 	root.AddCommand(newRunCmd(), newPauseCmd(), newResumeCmd(), newEvalCmd(), newFactsCmd(), newDetectCmd(), newVersionCmd(),
 		newIncidentsCmd(),
+		newAuditCmd(),
 		newActionsCmd(),
 		newReplayCmd(),
+		newChaosCmd(),
+		newDoctorCmd(),
+		newCompletionCmd(),
 	)
 	return root
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -43,7 +42,11 @@ daemon was started with) and is recorded with who and why.`,
   ARES_API_TOKEN=... ares pause --service cart --for 30m --why "manual migration"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runPause(cmd.Context(), o, os.Getenv("ARES_API_TOKEN"), cmd.OutOrStdout())
+			token, err := apiToken()
+			if err != nil {
+				return err
+			}
+			return runPause(cmd.Context(), o, token, cmd.OutOrStdout())
 		},
 	}
 	if resume {

@@ -50,6 +50,8 @@ read.`,
 	cmd.Flags().DurationVar(&o.since, "since", 24*time.Hour, "how far back")
 	cmd.Flags().StringVar(&o.policies, "policies", "", "directory of the policies to replay with (required)")
 	cmd.Flags().StringVar(&o.query, "query", "", "Rego query of the decision set (default policy.query)")
+	cmd.Flags().Bool("insecure-policy-dir", false, "load policies even from a directory others can write (policy.insecure_dir; development only)")
+	o.cf.bind(cmd, "insecure-policy-dir", "policy.insecure_dir")
 	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
 	_ = cmd.MarkFlagRequired("policies")
 	return cmd
@@ -88,7 +90,7 @@ func runReplay(ctx context.Context, o replayOpts, w io.Writer) error {
 	if query == "" {
 		query = cfg.Policy.Query
 	}
-	set, err := policy.Load(o.policies, policy.Options{Query: query})
+	set, err := policy.Load(o.policies, policy.Options{Query: query, InsecureDir: cfg.Policy.InsecureDir})
 	if err != nil {
 		return err
 	}

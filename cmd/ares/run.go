@@ -54,7 +54,10 @@ Docker Engine API. Decisions and actions are printed to standard output as they 
 (one line each, or one JSON object per tick with -o json); logs go to standard error.
 
 Policy files are watched: save a .rego or data.json and the next tick uses it. A policy set
-that does not compile is refused and the last good one keeps running.
+that does not compile is refused and the last good one keeps running. So is a policy directory
+that users other than its owner can write (fix: chmod go-w; --insecure-policy-dir for
+development). Secrets: ARES_API_TOKEN or ARES_API_TOKEN_FILE, ARES_JOURNAL_DSN_FILE,
+ARES_NOTIFY_WEBHOOK_URL_FILE (docs/security.md).
 
 With --dry-run nothing is ever changed: every tick prints what ARES would do.
 Prometheus metrics are served on metrics.listen (default 127.0.0.1:9464/metrics).`,
@@ -79,6 +82,8 @@ Prometheus metrics are served on metrics.listen (default 127.0.0.1:9464/metrics)
 	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "decision output: text or json")
 	o.cf.bind(cmd, "dry-run", "engine.dry_run")
 	o.cf.bind(cmd, "policies", "policy.dir")
+	cmd.Flags().Bool("insecure-policy-dir", false, "load policies even from a directory others can write (policy.insecure_dir; development only)")
+	o.cf.bind(cmd, "insecure-policy-dir", "policy.insecure_dir")
 	o.cf.bind(cmd, "interval", "engine.interval")
 	return cmd
 }
@@ -92,13 +97,13 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.Log, errw)
+	log, level := newLevelLogger(cfg.Log, errw)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	pol, err := policy.NewWatcher(cfg.Policy.Dir, policy.Options{
 		Query: cfg.Policy.Query, RequireTests: cfg.Policy.RequireTests, Debounce: cfg.Policy.Debounce,
-		Partition: cfg.Policy.Partition, Log: log.With("component", "policy"),
+		Partition: cfg.Policy.Partition, InsecureDir: cfg.Policy.InsecureDir, Log: log.With("component", "policy"),
 	}, reg)
 	if err != nil {
 		return err
@@ -109,11 +114,21 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 	}
 	defer cli.Close()
 
+	var own *engine.OwnActions // operators win: tells ARES's own stops from a person's
+	if cfg.Governor.RespectOperatorStop {
+		own = engine.NewOwnActions(0)
+	}
 	var sensor engine.Sensor = dockersensor.New(cli, dockersensor.Options{
 		CgroupRoot: cfg.Docker.CgroupRoot, Stats: cfg.Docker.Stats, ResyncEvery: cfg.Docker.ResyncEvery, Timeout: cfg.Docker.APITimeout, Labels: cfg.Docker.Labels,
+		Own: own,
 	}, log)
 	if !cfg.Docker.Events {
 		sensor = noWatch{sensor}
+	}
+	if cfg.Runtime == runtimeSwarm { // the same facts section, from the swarm's services and tasks
+		if sensor, err = swarmSensor(ctx, cli, cfg, log); err != nil {
+			return err
+		}
 	}
 	sensors := []engine.Sensor{sensor}
 	var analyzers []engine.Analyzer
@@ -146,7 +161,12 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 	}
 	docker := dockeract.New(cli, dockeract.Options{
 		MaxReplicas: cfg.Docker.MaxReplicas, StopTimeout: cfg.Docker.StopTimeout, Timeout: cfg.Engine.ActionTimeout, Labels: cfg.Docker.Labels,
+		Own: own,
 	}, log.With("actuator", "docker"))
+	var fleet engine.Actuator = docker
+	if cfg.Runtime == runtimeSwarm {
+		fleet = swarmActuator(cli, cfg, log)
+	}
 	notifier := notify.New(cfg.Notify.WebhookURL, cfg.Notify.Timeout, log.With("actuator", "notify"))
 
 	if cfg.Anomaly.Enabled {
@@ -172,10 +192,19 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 		Cooldown: cfg.Governor.Cooldown, Budget: cfg.Governor.Budget, BudgetWindow: cfg.Governor.BudgetWindow,
 		BackoffInitial: cfg.Governor.BackoffInitial, BackoffMax: cfg.Governor.BackoffMax, BackoffReset: cfg.Governor.BackoffReset,
 		MaxUnavailable: cfg.Governor.MaxUnavailable, EscalationPause: cfg.Governor.EscalationPause,
+		VerifyTimeout: cfg.Governor.VerifyTimeout, ApprovalTTL: cfg.Governor.ApprovalTTL,
+		IgnoreOperatorStop: !cfg.Governor.RespectOperatorStop,
 	})
 	journals := journal.Multi{printer}
+	var store journal.Store // nil without a journal
+	ha, err := newHA(cfg, gov, &store, func(ctx context.Context, in journal.Intent) engine.Outcome {
+		return reconcileOutcome(ctx, cli, cfg.Docker.Labels, in)
+	}, reg, log.With("component", "ha"))
+	if err != nil {
+		return err
+	}
 	if cfg.Journal.Path != "" || cfg.Journal.Backend == journal.BackendPostgres {
-		store, err := openRunJournal(ctx, cfg, cli, pol, gov, reg, log.With("component", "journal"))
+		store, err = openRunJournal(ctx, cfg, cli, pol, gov, reg, log.With("component", "journal"))
 		if err != nil {
 			return err
 		}
@@ -184,15 +213,19 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 				log.Error("journal records lost at exit", "err", err)
 			}
 		}()
-		journals = append(journals, store)
+		journals = append(journals, ha.journal(store))
 	}
 	var eng *engine.Engine
 	var dash *dashboard.Server
 	if cfg.Dashboard.Listen != "" && !o.once {
-		dash, err = dashboard.New(dashboard.Options{Listen: cfg.Dashboard.Listen, Token: os.Getenv("ARES_API_TOKEN"),
+		token, err := apiToken()
+		if err != nil {
+			return err
+		}
+		dash, err = dashboard.New(dashboard.Options{Listen: cfg.Dashboard.Listen, Token: token,
 			AuthRead: cfg.Dashboard.Auth == "read", TLSCert: cfg.Dashboard.TLSCert, TLSKey: cfg.Dashboard.TLSKey,
 			History: cfg.Dashboard.History, PolicyDir: cfg.Policy.Dir},
-			dashboard.Deps{Controller: gov, Policies: pol, Registerer: reg,
+			dashboard.Deps{Controller: gov, Approver: gov, Policies: pol, Registerer: reg, Incidents: dashIncidents(store, cfg.Journal.Backend), Audit: dashAudit(store, cfg.Journal.Backend), Leader: ha.leaderSource(),
 				Submitter: dashboard.SubmitterFunc(func(d engine.Decision) error { return eng.Submit(d) })},
 			log.With("component", "dashboard"))
 		if err != nil {
@@ -201,14 +234,16 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 		pol.OnReload(dash.PolicyReloaded)
 		journals = append(journals, dash)
 	}
+	live := newRunLiveness(cfg.Engine.Interval, cfg.Engine.TickTimeout) // feeds systemd's watchdog
+	journals = append(journals, live)
 	eng, err = engine.New(engine.Options{
 		Interval: cfg.Engine.Interval, TickTimeout: cfg.Engine.TickTimeout, SensorTimeout: cfg.Engine.SensorTimeout,
-		ActionTimeout: cfg.Engine.ActionTimeout, DryRun: cfg.Engine.DryRun,
-		Sensors: sensors, Analyzers: analyzers, Policy: pol, Governor: gov,
-		Actuators: map[string]engine.Actuator{
-			engine.ActRestart: docker, engine.ActRecycle: docker, engine.ActScaleOut: docker, engine.ActScaleIn: docker,
+		ActionTimeout: cfg.Engine.ActionTimeout, DryRun: cfg.Engine.DryRun, MaxConcurrentActions: cfg.Governor.MaxConcurrentActions,
+		Sensors: sensors, Analyzers: analyzers, Policy: pol, Governor: ha.governor(gov),
+		Actuators: ha.actuators(map[string]engine.Actuator{
+			engine.ActRestart: fleet, engine.ActRecycle: fleet, engine.ActScaleOut: fleet, engine.ActScaleIn: fleet,
 			engine.ActNotify: notifier,
-		},
+		}),
 		Journal: journals, Metrics: engine.NewInstruments(reg), Log: log,
 	})
 	if err != nil {
@@ -225,6 +260,7 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	ha.run(ctx, &wg)
 	if cfg.Metrics.Listen != "" {
 		srv, err := serveMetrics(cfg.Metrics.Listen, reg, receiver, log)
 		if err != nil {
@@ -252,6 +288,11 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 			log.Error("policy watcher stopped; policies will not hot-reload", "err", err)
 		}
 	}()
+	sd, err := newSDNotifier(os.Getenv)
+	if err != nil {
+		log.Warn("not notifying systemd", "err", err)
+	}
+	supervise(ctx, &wg, &hangupReloader{pol: pol, cf: o.cf, cfg: cfg, level: level, sd: sd, log: log}, live)
 	err = eng.Run(ctx)
 	cancel()
 	log.Info("ares stopped")
@@ -289,6 +330,9 @@ func openRunJournal(ctx context.Context, cfg config.Config, cli *client.Client, 
 	if err != nil {
 		return nil, err
 	}
+	if cfg.HA.Enabled { // the instance that takes the lead reconciles and restores (ha.go)
+		return store, watchRevisions(ctx, store, pol)
+	}
 	n, err := store.Reconcile(ctx, func(in journal.Intent) engine.Outcome {
 		return reconcileOutcome(ctx, cli, cfg.Docker.Labels, in)
 	})
@@ -311,6 +355,11 @@ func openRunJournal(ctx context.Context, cfg config.Config, cli *client.Client, 
 	if len(recent) > 0 {
 		log.Info("governor restored from the journal", "actions", len(recent))
 	}
+	return store, watchRevisions(ctx, store, pol)
+}
+
+// watchRevisions records the live policy revision and every reload in the journal.
+func watchRevisions(ctx context.Context, store journal.Store, pol *policy.Watcher) error {
 	if set := pol.Set(); set != nil {
 		_ = store.Revision(ctx, set.Revision(), set.Files(), nil)
 	}
@@ -321,7 +370,7 @@ func openRunJournal(ctx context.Context, cfg config.Config, cli *client.Client, 
 		}
 		_ = store.Revision(context.Background(), rev, files, err)
 	})
-	return store, nil
+	return nil
 }
 
 // reconcileOutcome decides an interrupted action's outcome from its target's state now: ok when

@@ -35,13 +35,22 @@ func (c *configFlags) load() (config.Config, string, error) {
 }
 
 func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
+	log, _ := newLevelLogger(cfg, w)
+	return log
+}
+
+// newLevelLogger is newLogger with its level adjustable while it runs (SIGHUP re-reads
+// log.level).
+func newLevelLogger(cfg config.Log, w io.Writer) (*slog.Logger, *slog.LevelVar) {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Level))
-	opts := &slog.HandlerOptions{Level: level}
+	lv := &slog.LevelVar{}
+	lv.Set(level)
+	opts := &slog.HandlerOptions{Level: lv}
 	if cfg.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(slog.NewJSONHandler(w, opts)), lv
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(slog.NewTextHandler(w, opts)), lv
 }
 
 // dockerClient connects to the engine and checks that it answers, so that a missing daemon is

@@ -33,6 +33,31 @@ type Config struct {
 	Dashboard Dashboard `mapstructure:"dashboard"`
 	Journal   Journal   `mapstructure:"journal"`
 	Log       Log       `mapstructure:"log"`
+	// Runtime is what runs the fleet: docker (one host, the default) or swarm.
+	Runtime string `mapstructure:"runtime"`
+	HA      HA     `mapstructure:"ha"`
+}
+
+// HA configures leader election among several ARES instances (engine/leader).
+type HA struct {
+	Enabled bool `mapstructure:"enabled"`
+	// DSN is the PostgreSQL holding the lock; empty: journal.dsn.
+	DSN           string        `mapstructure:"dsn"`
+	LockName      string        `mapstructure:"lock_name"`
+	Instance      string        `mapstructure:"instance"` // empty: hostname-pid
+	CheckInterval time.Duration `mapstructure:"check_interval"`
+	Lease         time.Duration `mapstructure:"lease"`
+}
+
+// LockDSN is the PostgreSQL of the election: ha.dsn, else the journal's when it is postgres.
+func (c Config) LockDSN() string {
+	if c.HA.DSN != "" {
+		return c.HA.DSN
+	}
+	if c.Journal.Backend == "postgres" {
+		return c.Journal.DSN
+	}
+	return ""
 }
 
 // Engine configures the tick loop.
@@ -51,6 +76,8 @@ type Policy struct {
 	RequireTests bool          `mapstructure:"require_tests"`
 	Debounce     time.Duration `mapstructure:"debounce"`
 	Partition    string        `mapstructure:"partition"`
+	// InsecureDir loads policies even from a directory others can write (development only).
+	InsecureDir bool `mapstructure:"insecure_dir"`
 }
 
 // Governor configures the brakes between decisions and actuators.
@@ -63,6 +90,15 @@ type Governor struct {
 	BackoffReset    time.Duration `mapstructure:"backoff_reset"`
 	MaxUnavailable  int           `mapstructure:"max_unavailable"`
 	EscalationPause time.Duration `mapstructure:"escalation_pause"`
+	// VerifyTimeout: how long after an action its target must be healthy before the fix
+	// counts as failed and the service moves up the escalation ladder.
+	VerifyTimeout time.Duration `mapstructure:"verify_timeout"`
+	// ApprovalTTL: how long an action waits for approval (and, approved, to run).
+	ApprovalTTL time.Duration `mapstructure:"approval_ttl"`
+	// RespectOperatorStop: leave alone a container a person stopped until it is started again.
+	RespectOperatorStop bool `mapstructure:"respect_operator_stop"`
+	// MaxConcurrentActions bounds the actions running at once.
+	MaxConcurrentActions int `mapstructure:"max_concurrent_actions"`
 }
 
 // Docker configures the Docker sensor and actuator.
@@ -176,7 +212,8 @@ func Default() Config {
 			ActionTimeout: 30 * time.Second},
 		Policy: Policy{Dir: "policies", Query: "data.ares.decisions", Debounce: 100 * time.Millisecond, Partition: "auto"},
 		Governor: Governor{Cooldown: 60 * time.Second, Budget: 5, BudgetWindow: 10 * time.Minute,
-			BackoffInitial: 10 * time.Second, BackoffMax: 5 * time.Minute, BackoffReset: 10 * time.Minute, MaxUnavailable: 1, EscalationPause: 30 * time.Minute},
+			BackoffInitial: 10 * time.Second, BackoffMax: 5 * time.Minute, BackoffReset: 10 * time.Minute, MaxUnavailable: 1, EscalationPause: 30 * time.Minute,
+			VerifyTimeout: 60 * time.Second, ApprovalTTL: 15 * time.Minute, RespectOperatorStop: true, MaxConcurrentActions: 4},
 		Docker: Docker{Stats: "auto", CgroupRoot: "/sys/fs/cgroup", ResyncEvery: 10, MaxReplicas: 4,
 			StopTimeout: 5 * time.Second, APITimeout: 10 * time.Second, Events: true, Labels: []string{}},
 		Sensors: Sensors{
@@ -192,6 +229,8 @@ func Default() Config {
 		Dashboard: Dashboard{Listen: "127.0.0.1:8080", Auth: "write", History: 720},
 		Journal:   Journal{Backend: "sqlite", Path: "ares-journal.db", Buffer: 10000, SyncIntents: true, SyncTimeout: 500 * time.Millisecond},
 		Log:       Log{Level: "info", Format: "text"},
+		Runtime:   "docker",
+		HA:        HA{LockName: "ares", CheckInterval: 2 * time.Second, Lease: 10 * time.Second},
 	}
 }
 
@@ -295,6 +334,19 @@ func applyEnv(v *viper.Viper, keys []string, env []string) error {
 			continue
 		}
 		key, known := byEnv[name]
+		if fileKey, ok := secretFiles[name]; ok {
+			// ARES_JOURNAL_DSN_FILE=/run/secrets/dsn: the value is the file's content, so the
+			// secret is in neither the environment nor the config file.
+			raw, err := os.ReadFile(val)
+			if err != nil {
+				return &FieldError{Source: "environment", Field: name, Err: fmt.Errorf("read secret file: %w", err)}
+			}
+			if _, set := lookupEnv(env, strings.TrimSuffix(name, "_FILE")); set {
+				return &FieldError{Source: "environment", Field: name, Err: fmt.Errorf("set either %s or %s, not both", strings.TrimSuffix(name, "_FILE"), name)}
+			}
+			v.Set(fileKey, strings.TrimSpace(string(raw)))
+			continue
+		}
 		if !known {
 			if ignoredEnv[name] {
 				continue
@@ -307,7 +359,61 @@ func applyEnv(v *viper.Viper, keys []string, env []string) error {
 }
 
 // ignoredEnv are ARES_ variables that are not config keys (secrets read elsewhere).
-var ignoredEnv = map[string]bool{"ARES_API_TOKEN": true}
+var ignoredEnv = map[string]bool{"ARES_API_TOKEN": true, "ARES_API_TOKEN_FILE": true}
+
+// secretFiles are the variables that name a file holding a secret config value (docs/security.md).
+var secretFiles = map[string]string{"ARES_JOURNAL_DSN_FILE": "journal.dsn", "ARES_NOTIFY_WEBHOOK_URL_FILE": "notify.webhook_url",
+	"ARES_HA_DSN_FILE": "ha.dsn"}
+
+func lookupEnv(env []string, name string) (string, bool) {
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// RedactURL returns u fit for logs and error messages: the password of a DSN
+// (postgres://user:***@host/db) and, for any other URL, everything after the host (a webhook's
+// path or query often is its token). Key=value DSNs lose their password= value.
+func RedactURL(u string) string {
+	if u == "" {
+		return ""
+	}
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		// key=value DSN ("host=db password=secret"): redact the password's value.
+		var out []string
+		for _, f := range strings.Fields(u) {
+			if k, _, ok := strings.Cut(f, "="); ok && strings.EqualFold(k, "password") {
+				f = k + "=***"
+			}
+			out = append(out, f)
+		}
+		return strings.Join(out, " ")
+	}
+	hostEnd := strings.IndexAny(rest, "/?#")
+	host, tail := rest, ""
+	if hostEnd >= 0 {
+		host, tail = rest[:hostEnd], rest[hostEnd:]
+	}
+	if at := strings.LastIndex(host, "@"); at >= 0 {
+		user, _, _ := strings.Cut(host[:at], ":")
+		host = user + ":***@" + host[at+1:]
+	}
+	switch strings.ToLower(scheme) {
+	case "postgres", "postgresql":
+		if path, _, hasQuery := strings.Cut(tail, "?"); hasQuery {
+			tail = path + "?***" // the query may carry password= too
+		}
+	default:
+		if tail != "" && tail != "/" {
+			tail = "/***"
+		}
+	}
+	return scheme + "://" + host + tail
+}
 
 func checkKeys(v *viper.Viper, keys []string, path string) error {
 	known := map[string]bool{}
@@ -366,6 +472,8 @@ func (c Config) Validate() error {
 		pos("governor.backoff_max", c.Governor.BackoffMax),
 		pos("governor.backoff_reset", c.Governor.BackoffReset),
 		pos("governor.escalation_pause", c.Governor.EscalationPause),
+		pos("governor.verify_timeout", c.Governor.VerifyTimeout),
+		pos("governor.approval_ttl", c.Governor.ApprovalTTL),
 		pos("docker.api_timeout", c.Docker.APITimeout),
 		pos("notify.timeout", c.Notify.Timeout),
 		oneOf("policy.partition", c.Policy.Partition, "auto", "service", "whole"),
@@ -378,6 +486,19 @@ func (c Config) Validate() error {
 	}
 	if c.Journal.Backend == "postgres" && c.Journal.DSN == "" {
 		checks = append(checks, &FieldError{Field: "journal.dsn", Err: errors.New("must be set when journal.backend is postgres (or ARES_JOURNAL_DSN)")})
+	}
+	checks = append(checks, oneOf("runtime", c.Runtime, "docker", "swarm"))
+	if c.HA.Enabled {
+		checks = append(checks, pos("ha.check_interval", c.HA.CheckInterval))
+		if c.LockDSN() == "" {
+			checks = append(checks, &FieldError{Field: "ha.dsn", Err: errors.New("must be set when ha.enabled (or use journal.backend postgres, whose dsn it then shares)")})
+		}
+		if c.HA.LockName == "" {
+			checks = append(checks, &FieldError{Field: "ha.lock_name", Err: errors.New("must not be empty")})
+		}
+		if c.HA.Lease < 2*c.HA.CheckInterval {
+			checks = append(checks, &FieldError{Field: "ha.lease", Value: c.HA.Lease, Err: fmt.Errorf("must be at least twice ha.check_interval (%s)", c.HA.CheckInterval)})
+		}
 	}
 	if c.Journal.Buffer < 1 {
 		checks = append(checks, &FieldError{Field: "journal.buffer", Value: c.Journal.Buffer, Err: errors.New("must be >= 1")})
@@ -416,6 +537,9 @@ func (c Config) Validate() error {
 	if c.Governor.Budget < 1 {
 		checks = append(checks, &FieldError{Field: "governor.budget", Value: c.Governor.Budget, Err: errors.New("must be >= 1")})
 	}
+	if c.Governor.MaxConcurrentActions < 1 {
+		checks = append(checks, &FieldError{Field: "governor.max_concurrent_actions", Value: c.Governor.MaxConcurrentActions, Err: errors.New("must be >= 1")})
+	}
 	if c.Governor.MaxUnavailable < 1 {
 		checks = append(checks, &FieldError{Field: "governor.max_unavailable", Value: c.Governor.MaxUnavailable, Err: errors.New("must be >= 1")})
 	}
@@ -453,7 +577,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if u := c.Notify.WebhookURL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-		checks = append(checks, &FieldError{Field: "notify.webhook_url", Value: u, Err: errors.New("must be an http:// or https:// URL")})
+		checks = append(checks, &FieldError{Field: "notify.webhook_url", Value: RedactURL(u), Err: errors.New("must be an http:// or https:// URL")})
 	}
 	for _, err := range checks {
 		if err != nil {

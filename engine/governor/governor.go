@@ -14,9 +14,30 @@
 //     or recycle of a running replica while MaxUnavailable replicas of its service are already
 //     down (which also protects the last healthy replica).
 //
+// Operators win: a replica a person stopped or killed through the Docker API
+// (replica.stopped_by_operator) is left alone until it is started again, unless
+// IgnoreOperatorStop.
+//
 // Escalation: a decision held back because the budget is spent, or because a replica still
 // crashes after two restarts at the back-off cap, turns into one notification for a human, and
-// automation for that service pauses for EscalationPause (or until resumed).
+// automation for that service pauses for EscalationPause (or until resumed). The notification
+// is marked as an escalation, so that the journal marks the incident needs_human.
+//
+// Closed loop: after an action (restart, recycle, scale_out) the governor watches its target
+// until it is healthy (running, and healthy by its health check or, without one, still running
+// Settle after the action), or seen down or unhealthy again (at least verifyGrace after the
+// action), or VerifyTimeout passes; with a ladder in the policy data no other fix on the service
+// is admitted meanwhile. A fix that did not cure the service moves it one rung up the
+// escalation ladder of the policy data (engine.Rules.Ladder, by default
+// restart → recycle → scale_out → notify): the next fix the policy decides is carried out as
+// the next rung instead of repeating what failed; the last rung, notify, is an escalation. A
+// cured service, or one healthy again by itself, goes back to the bottom of the ladder.
+//
+// Approval gate: an action that the policy data marks approval: required
+// (engine.Rules.NeedsApproval) and passes every check waits as a pending approval (verdict
+// suppress) until a person approves it (Decide), which lets the next decision for the same
+// action and target through the checks again; rejected, or not approved within ApprovalTTL,
+// it never runs.
 //
 // Under --dry-run the same checks run, so the printout shows what the governor would hold back;
 // what would pass gets the dry_run verdict and nothing is recorded.
@@ -27,6 +48,7 @@ package governor
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -53,13 +75,26 @@ type Options struct {
 	// EscalationPause is how long automation stays paused for a service whose budget is spent
 	// or whose replica's back-off reached its cap, after one notification to a human.
 	EscalationPause time.Duration
+	// VerifyTimeout is how long the governor waits for an action's target to be healthy
+	// before it counts the fix as failed and moves the service up the escalation ladder.
+	VerifyTimeout time.Duration
+	// Settle is how long a replica without a health check must keep running after an action
+	// to count as cured; default VerifyTimeout/4, at most 10s.
+	Settle time.Duration
+	// ApprovalTTL is how long an action waits for approval (and, once approved, to be carried
+	// out) before it expires.
+	ApprovalTTL time.Duration
+	// IgnoreOperatorStop lets actions through on replicas a person stopped (not the default:
+	// operators win).
+	IgnoreOperatorStop bool
 }
 
 // Default returns the governor's default limits.
 func Default() Options {
 	return Options{Cooldown: 60 * time.Second, Budget: 5, BudgetWindow: 10 * time.Minute,
 		BackoffInitial: 10 * time.Second, BackoffMax: 5 * time.Minute, BackoffReset: 10 * time.Minute,
-		MaxUnavailable: 1, EscalationPause: 30 * time.Minute}
+		MaxUnavailable: 1, EscalationPause: 30 * time.Minute, VerifyTimeout: 60 * time.Second,
+		Settle: 10 * time.Second, ApprovalTTL: 15 * time.Minute}
 }
 
 func (o Options) withDefaults() Options {
@@ -88,6 +123,15 @@ func (o Options) withDefaults() Options {
 	if o.EscalationPause <= 0 {
 		o.EscalationPause = d.EscalationPause
 	}
+	if o.VerifyTimeout <= 0 {
+		o.VerifyTimeout = d.VerifyTimeout
+	}
+	if o.Settle <= 0 {
+		o.Settle = min(o.VerifyTimeout/4, d.Settle)
+	}
+	if o.ApprovalTTL <= 0 {
+		o.ApprovalTTL = d.ApprovalTTL
+	}
 	return o
 }
 
@@ -100,11 +144,26 @@ type Governor struct {
 	reps     map[string]*replicaState // "service/replica"
 	paused   map[string]time.Time     // service ("" for all) → until (zero: until resumed)
 	notified map[string]time.Time     // target → last notification
+	rules    engine.Rules
+	appr     map[string]*engine.Approval // by id
+	rejected map[string]*engine.Approval // by approvalKey, until it expires
 }
 
 type serviceState struct {
 	actions []time.Time // oldest first, pruned to max(Window, BudgetWindow)
 	last    time.Time
+
+	ladder   int           // failed fixes in a row: the rung of the next fix
+	verify   *verification // the last fix, until verified or timed out
+	verified *bool         // outcome of the last verification
+}
+
+// verification is a fix the governor watches.
+type verification struct {
+	action   string
+	replica  string // "" for a service-level action
+	at       time.Time
+	deadline time.Time
 }
 
 type replicaState struct {
@@ -118,7 +177,8 @@ var _ engine.Governor = (*Governor)(nil)
 // New returns a governor with no history.
 func New(opt Options) *Governor {
 	return &Governor{opt: opt.withDefaults(), svcs: map[string]*serviceState{}, reps: map[string]*replicaState{},
-		paused: map[string]time.Time{}, notified: map[string]time.Time{}}
+		paused: map[string]time.Time{}, notified: map[string]time.Time{}, appr: map[string]*engine.Approval{},
+		rejected: map[string]*engine.Approval{}}
 }
 
 func (g *Governor) service(name string) *serviceState {
@@ -190,6 +250,8 @@ func (g *Governor) Annotate(f *engine.Facts, now time.Time) {
 		st := g.svcs[name]
 		h := &engine.History{SecondsSinceLastAction: HistoryCap, Paused: g.pausedWhy(name, now) != ""}
 		if st != nil {
+			g.verifyFix(st, s, now)
+			h.LadderStep, h.LastActionVerified, h.Verifying = st.ladder, st.verified, st.verify != nil
 			g.prune(st, now)
 			if since := now.Sub(st.last).Seconds(); !st.last.IsZero() && since < HistoryCap {
 				h.SecondsSinceLastAction = max(since, 0)
@@ -198,6 +260,12 @@ func (g *Governor) Annotate(f *engine.Facts, now time.Time) {
 				if now.Sub(t) <= Window {
 					h.Actions10m++
 				}
+			}
+		}
+		g.expireApprovals(now)
+		for _, ap := range g.appr {
+			if ap.Decision.Service == name && ap.Status == engine.ApprovalPending {
+				h.PendingApprovals++
 			}
 		}
 		for i := range s.Replicas {
@@ -260,9 +328,19 @@ func (g *Governor) Admit(ds []engine.Decision, f *engine.Facts, now time.Time, d
 	targets := map[string]bool{}
 	replicaActs := map[string]int{} // per service, admitted this tick
 	var escalations []engine.Action
+	g.expireApprovals(now)
 	for _, d := range ds {
 		a := engine.Action{Decision: d}
-		if why := g.check(d, f, now, targets, replicaActs); why != "" {
+		if moved, ok := g.climb(d); ok {
+			from := d
+			a.Decision, a.From, d = moved, &from, moved
+			a.Escalation = d.Action == engine.ActNotify // the ladder's last rung: a person
+		}
+		why := g.check(d, f, now, targets, replicaActs)
+		if why == "" && g.rules.NeedsApproval(d.Service, d.Action) {
+			why, a.Approval = g.gate(d, now, dryRun)
+		}
+		if why != "" {
 			a.Verdict, a.Why = engine.VerdictSuppress, why
 			if esc, ok := g.escalate(d, why, now, dryRun); ok {
 				escalations = append(escalations, esc)
@@ -276,11 +354,131 @@ func (g *Governor) Admit(ds []engine.Decision, f *engine.Facts, now time.Time, d
 			if d.Replica != "" {
 				replicaActs[d.Service]++
 			}
+			if a.Escalation {
+				until := now.Add(g.opt.EscalationPause)
+				a.Reason = fmt.Sprintf("escalation: the escalation ladder is exhausted: %d fixes in a row did not cure %s; automation for %s paused until %s: needs a human (%s)",
+					g.svcs[d.Service].ladder, d.Service, d.Service, until.UTC().Format(time.RFC3339), a.From.Reason)
+				if !dryRun {
+					g.paused[d.Service] = until
+				}
+			}
 		}
 		out = append(out, a)
 	}
 	return append(out, escalations...)
 }
+
+// climb moves a decision up the service's escalation ladder when earlier fixes did not cure
+// it: a decision for an action on the ladder below the service's rung becomes the rung's
+// action (a recycle needs a replica, so a service-level decision skips that rung; a
+// scale_out is service-level). Decisions for actions off the ladder stand.
+func (g *Governor) climb(d engine.Decision) (engine.Decision, bool) {
+	st, lad := g.svcs[d.Service], g.rules.Ladder
+	if st == nil || st.ladder == 0 || len(lad) == 0 || d.Action == engine.ActNotify || d.Action == engine.ActScaleIn {
+		return d, false
+	}
+	cur := slices.Index(lad, d.Action)
+	if cur < 0 {
+		return d, false
+	}
+	step := min(st.ladder, len(lad)-1)
+	for step < len(lad)-1 && lad[step] == engine.ActRecycle && d.Replica == "" {
+		step++
+	}
+	if cur >= step || (lad[step] == engine.ActRecycle && d.Replica == "") {
+		return d, false
+	}
+	n := d
+	n.Action = lad[step]
+	if n.Action == engine.ActScaleOut {
+		n.Replica = ""
+	}
+	n.Reason = fmt.Sprintf("escalation ladder: %d fix(es) in a row did not cure %s, so %s instead of %s (%s)",
+		st.ladder, d.Service, n.Action, d.Action, d.Reason)
+	return n, true
+}
+
+// verifyFix follows the last fix on a service: cured (its target healthy) puts the service
+// back at the bottom of the ladder, still not cured at the verification timeout moves it one
+// rung up. A service healthy again with no fix being verified also goes back to the bottom.
+func (g *Governor) verifyFix(st *serviceState, s *engine.Service, now time.Time) {
+	v := st.verify
+	if v == nil {
+		if st.ladder > 0 && g.serviceCured(s, time.Time{}, now) {
+			st.ladder = 0
+		}
+		return
+	}
+	cured, bad := false, false
+	if v.replica != "" {
+		for i := range s.Replicas {
+			if r := &s.Replicas[i]; r.Name == v.replica {
+				cured, bad = g.cured(r, v.at, now), failing(r)
+			}
+		}
+	} else {
+		cured = g.serviceCured(s, v.at, now)
+		for i := range s.Replicas {
+			bad = bad || failing(&s.Replicas[i])
+		}
+	}
+	switch {
+	case cured:
+		ok := true
+		st.verified, st.verify, st.ladder = &ok, nil, 0
+	case !now.Before(v.deadline) || (bad && now.Sub(v.at) >= verifyGrace):
+		failed := false
+		st.verified, st.verify = &failed, nil
+		if n := len(g.rules.Ladder); n > 0 {
+			st.ladder = min(st.ladder+1, n-1)
+		}
+	}
+}
+
+// verifyGrace is how long after an action a target seen down or unhealthy counts as not cured
+// before the verification timeout: long enough for the sensor to have seen the action.
+const verifyGrace = 2 * time.Second
+
+// failing: down, or unhealthy by its health check (which a restart resets to starting).
+func failing(r *engine.Replica) bool {
+	return (r.State != "running" && r.State != "restarting" && r.State != "created") || r.Health == "unhealthy"
+}
+
+func (g *Governor) serviceCured(s *engine.Service, since, now time.Time) bool {
+	if len(s.Replicas) == 0 {
+		return false
+	}
+	for i := range s.Replicas {
+		if !g.cured(&s.Replicas[i], since, now) {
+			return false
+		}
+	}
+	return true
+}
+
+// cured: running, and healthy by its health check, or without one still running Settle after
+// the fix.
+func (g *Governor) cured(r *engine.Replica, since, now time.Time) bool {
+	if r.State != "running" {
+		return false
+	}
+	switch r.Health {
+	case "healthy":
+		return true
+	case "none", "":
+		return now.Sub(since) >= g.opt.Settle
+	}
+	return false
+}
+
+// SetRules takes the live policy revision's rules (ladder and approvals).
+func (g *Governor) SetRules(r engine.Rules) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.rules = r
+}
+
+var _ engine.RulesTaker = (*Governor)(nil)
 
 // escalate turns a decision held back because the service's budget is spent, or because a
 // replica's back-off reached its cap, into one notification for a human, and pauses automation
@@ -297,7 +495,7 @@ func (g *Governor) escalate(d engine.Decision, why string, now time.Time, dryRun
 	until := now.Add(g.opt.EscalationPause)
 	n := engine.Action{Decision: engine.Decision{Action: engine.ActNotify, Service: d.Service, Replica: d.Replica,
 		Reason: fmt.Sprintf("escalation: %s; automation for %s paused until %s: needs a human (held back: %s %s)",
-			why, d.Service, until.UTC().Format(time.RFC3339), d.Action, d.Target())}, Verdict: engine.VerdictAdmit}
+			why, d.Service, until.UTC().Format(time.RFC3339), d.Action, d.Target())}, Verdict: engine.VerdictAdmit, Escalation: true}
 	if dryRun {
 		n.Verdict = engine.VerdictDryRun
 		return n, true
@@ -336,7 +534,20 @@ func (g *Governor) check(d engine.Decision, f *engine.Facts, now time.Time, targ
 			return fmt.Sprintf("budget: %d actions on %s in the last %s (budget %d)", n, d.Service, g.opt.BudgetWindow, g.opt.Budget)
 		}
 	}
+	if st := g.svcs[d.Service]; st != nil && st.verify != nil && len(g.rules.Ladder) > 0 {
+		// One fix at a time: the last one is given until it cures the service or fails.
+		v := st.verify
+		what := d.Service
+		if v.replica != "" {
+			what = d.Service + "/" + v.replica
+		}
+		return fmt.Sprintf("verifying: the %s of %s at %s has until %s to cure it (governor.verify_timeout)",
+			v.action, what, v.at.UTC().Format(time.RFC3339), v.deadline.UTC().Format(time.RFC3339))
+	}
 	if why := labelledPaused(d, f); why != "" {
+		return why
+	}
+	if why := operatorStopped(d, f); why != "" && !g.opt.IgnoreOperatorStop {
 		return why
 	}
 	if d.Replica == "" || d.Action == engine.ActNotify {
@@ -394,6 +605,31 @@ func labelledPaused(d engine.Decision, f *engine.Facts) string {
 	return ""
 }
 
+// operatorStopped holds back an action on a replica a person stopped, and a service-level
+// restart that would start it again: operators win.
+func operatorStopped(d engine.Decision, f *engine.Facts) string {
+	if d.Action == engine.ActNotify || f == nil {
+		return ""
+	}
+	if d.Replica != "" {
+		if r := f.Replica(d.Service, d.Replica); r != nil && r.StoppedByOperator {
+			return "stopped by an operator: " + d.Replica + " is left alone until it is started again"
+		}
+		return ""
+	}
+	if d.Action != engine.ActRestart {
+		return ""
+	}
+	if s := f.Services[d.Service]; s != nil {
+		for _, r := range s.Replicas {
+			if r.StoppedByOperator {
+				return "stopped by an operator: a service-level restart would start " + r.Name + " again"
+			}
+		}
+	}
+	return ""
+}
+
 // Done records an action that an actuator carried out, whatever its result: a failed attempt
 // still counts against the cooldown, the budget and the back-off, so a broken actuator or a
 // fault that a restart does not cure never loops. A notification only starts its own
@@ -414,6 +650,13 @@ func (g *Governor) Done(a engine.Action, now time.Time) {
 	st.actions = append(st.actions, now)
 	st.last = now
 	g.prune(st, now)
+	if ap := g.appr[a.Approval]; ap != nil && ap.Status == engine.ApprovalApproved {
+		ap.Status = engine.ApprovalDone
+	}
+	if a.Action == engine.ActRestart || a.Action == engine.ActRecycle || a.Action == engine.ActScaleOut {
+		st.verify = &verification{action: a.Action, replica: a.Replica, at: now, deadline: now.Add(g.opt.VerifyTimeout)}
+		st.verified = nil
+	}
 	if a.Replica != "" && (a.Action == engine.ActRestart || a.Action == engine.ActRecycle) {
 		rs := g.reps[a.Target()]
 		if rs == nil {

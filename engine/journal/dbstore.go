@@ -25,7 +25,8 @@ type dbStore struct {
 
 	mu        sync.Mutex // serializes the engine's calls: ops are queued in the order they happen
 	svcs      map[string]*svcTrack
-	intents   map[intentKey]string // intent ids by tick and target, until the tick is recorded
+	intents   map[intentKey]string      // intent ids by tick and target, until the tick is recorded
+	early     map[string]engine.Outcome // outcomes that came before their tick was recorded, by intent id
 	lastHash  string
 	lastGz    []byte
 	lastSize  int
@@ -51,7 +52,8 @@ func newDBStore(ctx context.Context, be backend, cfg Config, reg prometheus.Regi
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &dbStore{be: be, cfg: cfg, log: log, runID: newID(time.Now())[:16], svcs: map[string]*svcTrack{}, intents: map[intentKey]string{}}
+	s := &dbStore{be: be, cfg: cfg, log: log, runID: newID(time.Now())[:16], svcs: map[string]*svcTrack{}, intents: map[intentKey]string{},
+		early: map[string]engine.Outcome{}}
 	open, err := be.openIncidents(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("journal: open incidents: %w", err)
@@ -89,6 +91,9 @@ func (s *dbStore) countAction(a engine.Action, at time.Time) op {
 	}
 	t.open.Actions++
 	t.open.LastAction = a.Action + " " + a.Target()
+	if a.Escalation {
+		t.open.NeedsHuman = true // until resolved
+	}
 	in := *t.open
 	return op{kind: kindIncident, incident: &in}
 }
@@ -113,16 +118,29 @@ func (s *dbStore) Intent(ctx context.Context, tick uint64, a engine.Action) (str
 	if err != nil {
 		return "", err
 	}
-	s.intents[intentKey{tick, a.Action, a.Target()}] = in.ID
+	d := a.Decided()
+	s.intents[intentKey{tick, d.Action, d.Target()}] = in.ID
 	return in.ID, nil
 }
 
-// Outcome records what the actuator did for the intent id.
+// Outcome records what the actuator did for the intent id. The engine runs actions
+// asynchronously, so an outcome may come before or after its tick is recorded: before, the
+// tick's decision row takes it; after, the outcome also updates the decision row.
 func (s *dbStore) Outcome(_ context.Context, id string, a engine.Action) error {
 	if id == "" || a.Outcome == nil {
 		return nil
 	}
-	return s.w.enqueue(op{kind: kindOutcome, outcome: &outcomeRow{id: id, doneAt: time.Now().UTC(), out: *a.Outcome}})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	decided := true
+	for _, pending := range s.intents {
+		if pending == id {
+			decided = false
+			s.early[id] = *a.Outcome
+			break
+		}
+	}
+	return s.w.enqueue(op{kind: kindOutcome, outcome: &outcomeRow{id: id, doneAt: time.Now().UTC(), out: *a.Outcome, decided: decided}})
 }
 
 // Record queues the tick with its decisions and facts and follows the incidents.
@@ -144,7 +162,8 @@ func (s *dbStore) Record(_ context.Context, rec engine.TickRecord) error {
 	byKey := map[intentKey]*engine.Action{}
 	for i := range rec.Actions {
 		a := &rec.Actions[i]
-		byKey[intentKey{rec.Tick, a.Action, a.Target()}] = a
+		d := a.Decided() // filed under the policy's decision, even when the governor moved it up the ladder
+		byKey[intentKey{rec.Tick, d.Action, d.Target()}] = a
 	}
 	decided := map[string]bool{}
 	for _, d := range rec.Decisions {
@@ -155,10 +174,19 @@ func (s *dbStore) Record(_ context.Context, rec engine.TickRecord) error {
 		if a := byKey[k]; a != nil {
 			dr.Verdict, dr.Why, dr.Outcome = a.Verdict, a.Why, a.Outcome
 		}
+		if out, ok := s.early[dr.IntentID]; ok && dr.Outcome == nil {
+			dr.Outcome = &out
+		}
+		delete(s.early, dr.IntentID)
 		delete(s.intents, k)
 		t.decisions = append(t.decisions, dr)
 	}
-	clear(s.intents) // intents of this tick without a decision (none expected) are not kept
+	for k, id := range s.intents {
+		if k.tick == rec.Tick { // intents of this tick without a decision (an escalation's notify)
+			delete(s.intents, k)
+			delete(s.early, id)
+		}
+	}
 	ops := []op{{kind: kindTick, tick: t}}
 	if rec.Facts != nil {
 		ops = append(ops, s.followIncidents(rec, decided)...)
@@ -182,7 +210,7 @@ func (s *dbStore) followIncidents(rec engine.TickRecord, decided map[string]bool
 		if serviceHealthy(svc) && !decided[name] {
 			if t.open != nil {
 				in := t.open
-				in.Status, in.ResolvedAt = IncidentResolved, rec.At
+				in.Status, in.ResolvedAt, in.NeedsHuman = IncidentResolved, rec.At, false
 				in.TimeToDetect, in.TimeToRecover = in.FirstDecision.Sub(in.FirstBad), rec.At.Sub(in.FirstBad)
 				c := *in
 				ops = append(ops, op{kind: kindIncident, incident: &c})

@@ -46,6 +46,7 @@ type op struct {
 	outcome  *outcomeRow
 	incident *Incident
 	revision *revisionRow
+	audit    *AuditRecord
 }
 
 const (
@@ -70,6 +71,8 @@ type outcomeRow struct {
 	doneAt     time.Time
 	out        engine.Outcome
 	reconciled bool
+	// decided: the tick's decision rows were queued before this outcome, which updates them too.
+	decided bool
 }
 
 type revisionRow struct {
@@ -90,6 +93,7 @@ type backend interface {
 	recentActions(ctx context.Context, since time.Time) ([]DoneAction, error)
 	ticks(ctx context.Context, since time.Time, each func(RecordedTick) error) error
 	stats(ctx context.Context) (Stats, error)
+	auditLog(ctx context.Context, q Query) ([]AuditRecord, error)
 	close()
 }
 
@@ -205,20 +209,28 @@ func (b *sqlBackend) apply(ctx context.Context, ops []op) error {
 				r := o.outcome
 				err = x.exec(ctx, `UPDATE intents SET done_ns = ?, outcome_result = ?, outcome_error = ?, outcome_detail = ?, outcome_duration_ns = ?, reconciled = ? WHERE id = ?`,
 					ns(r.doneAt), r.out.Result, r.out.Error, r.out.Detail, int64(r.out.Duration), r.reconciled, r.id)
+				if err == nil && r.decided {
+					// An action that ran past its tick's record: its decision row is written
+					// already and gets the outcome too.
+					err = x.exec(ctx, `UPDATE decisions SET outcome_result = ?, outcome_error = ?, outcome_detail = ?, outcome_duration_ns = ? WHERE intent_id = ?`,
+						r.out.Result, r.out.Error, r.out.Detail, int64(r.out.Duration), r.id)
+				}
 			case kindIncident:
 				in := o.incident
-				err = x.exec(ctx, `INSERT INTO incidents (id, service, status, opened_ns, first_bad_ns, first_decision_ns, resolved_ns, actions, last_action, reason)
-					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				err = x.exec(ctx, `INSERT INTO incidents (id, service, status, opened_ns, first_bad_ns, first_decision_ns, resolved_ns, actions, last_action, reason, needs_human)
+					VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 					ON CONFLICT (id) DO UPDATE SET status = excluded.status, first_bad_ns = excluded.first_bad_ns,
 						first_decision_ns = excluded.first_decision_ns, resolved_ns = excluded.resolved_ns,
-						actions = excluded.actions, last_action = excluded.last_action`,
+						actions = excluded.actions, last_action = excluded.last_action, needs_human = excluded.needs_human`,
 					in.ID, in.Service, in.Status, ns(in.OpenedAt), ns(in.FirstBad), ns(in.FirstDecision), ns(in.ResolvedAt),
-					int64(in.Actions), in.LastAction, in.Reason)
+					int64(in.Actions), in.LastAction, in.Reason, in.NeedsHuman)
 			case kindRevision:
 				r := o.revision
 				files, _ := json.Marshal(r.files)
 				err = x.exec(ctx, `INSERT INTO policy_revisions (id, at_ns, revision, files, error) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 					r.id, ns(r.at), r.rev, string(files), r.err)
+			case kindAudit:
+				err = insertAudit(ctx, x, o.audit)
 			default:
 				err = fmt.Errorf("unknown op %q", o.kind)
 			}
@@ -334,14 +346,14 @@ func (b *sqlBackend) recentActions(ctx context.Context, since time.Time) ([]Done
 	return out, nil
 }
 
-const incidentCols = `id, service, status, opened_ns, first_bad_ns, first_decision_ns, resolved_ns, actions, last_action, reason`
+const incidentCols = `id, service, status, opened_ns, first_bad_ns, first_decision_ns, resolved_ns, actions, last_action, reason, needs_human`
 
 func (b *sqlBackend) queryIncidents(ctx context.Context, where string, args ...any) ([]Incident, error) {
 	var out []Incident
 	err := b.db.query(ctx, `SELECT `+incidentCols+` FROM incidents WHERE `+where+` ORDER BY opened_ns DESC, id DESC`, args, func(scan func(...any) error) error {
 		var in Incident
 		var opened, bad, dec, res, n int64
-		if err := scan(&in.ID, &in.Service, &in.Status, &opened, &bad, &dec, &res, &n, &in.LastAction, &in.Reason); err != nil {
+		if err := scan(&in.ID, &in.Service, &in.Status, &opened, &bad, &dec, &res, &n, &in.LastAction, &in.Reason, &in.NeedsHuman); err != nil {
 			return err
 		}
 		in.OpenedAt, in.FirstBad, in.FirstDecision, in.ResolvedAt, in.Actions = fromNS(opened), fromNS(bad), fromNS(dec), fromNS(res), int(n)

@@ -48,6 +48,11 @@ type Store interface {
 	// Stats counts what the store holds.
 	Stats(ctx context.Context) (Stats, error)
 
+	// Audit records a mutating call of the API or the dashboard (who, what, why, result).
+	Audit(ctx context.Context, r AuditRecord) error
+	// AuditLog lists the audit records since q.Since, newest first.
+	AuditLog(ctx context.Context, q Query) ([]AuditRecord, error)
+
 	// Flush waits until everything queued so far is written, or ctx is done.
 	Flush(ctx context.Context) error
 	// Close writes what is queued (for at most Config.CloseTimeout) and closes the store. It
@@ -204,6 +209,10 @@ type Incident struct {
 	Actions       int           `json:"actions"`
 	LastAction    string        `json:"last_action"`
 	Reason        string        `json:"reason"` // of the action that opened it
+	// NeedsHuman is set while the incident is escalated to a person: the governor gave up on
+	// the service (budget spent, back-off at its cap, or the last rung of the escalation
+	// ladder) and paused its automation. Resolving the incident clears it.
+	NeedsHuman bool `json:"needs_human,omitempty"`
 }
 
 // RecordedTick is one tick as the journal holds it: the facts its decisions were made from

@@ -21,6 +21,8 @@ func testStore(t *testing.T, open opener) {
 	t.Run("CrashBetweenIntentAndOutcome", func(t *testing.T) { testCrash(t, open) })
 	t.Run("RecentActions", func(t *testing.T) { testRecentActions(t, open(t)) })
 	t.Run("Revisions", func(t *testing.T) { testRevisions(t, open(t)) })
+	t.Run("NeedsHuman", func(t *testing.T) { testNeedsHuman(t, open(t)) })
+	t.Run("OutcomeAfterRecord", func(t *testing.T) { testOutcomeAfterRecord(t, open(t)) })
 }
 
 func TestSQLite(t *testing.T) {

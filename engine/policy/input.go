@@ -40,8 +40,11 @@ var (
 	kFeatures, kDrivers, kModelAge, kWarming = ast.StringTerm("features"), ast.StringTerm("drivers"), ast.StringTerm("model_age_ticks"), ast.StringTerm("warming_up")
 	kActions10m, kSinceLast, kBackoffUntil   = ast.StringTerm("actions_10m"), ast.StringTerm("seconds_since_last_action"), ast.StringTerm("backoff_until")
 	kPaused                                  = ast.StringTerm("paused")
+	kStoppedByOperator, kLadderStep          = ast.StringTerm("stopped_by_operator"), ast.StringTerm("ladder_step")
+	kLastVerified, kVerifying, kPendingAppr  = ast.StringTerm("last_action_verified"), ast.StringTerm("verifying"), ast.StringTerm("pending_approvals")
 	kSeverity, kLabels, kAnnotations         = ast.StringTerm("severity"), ast.StringTerm("labels"), ast.StringTerm("annotations")
 	kStartsAt, kService, kAgeS, kErrS        = ast.StringTerm("starts_at"), ast.StringTerm("service"), ast.StringTerm("age_s"), ast.StringTerm("error")
+	kRuntime, kNode, kNodeStatus, kNodeAvail = ast.StringTerm("runtime"), ast.StringTerm("node"), ast.StringTerm("node_status"), ast.StringTerm("node_availability")
 )
 
 // FactsValue converts f to the ast.Value that OPA builds from json.Marshal(f).
@@ -89,6 +92,9 @@ func serviceValue(s *engine.Service) ast.Value {
 		[2]*ast.Term{kReplicas, ast.NewTerm(reps)},
 		[2]*ast.Term{kDesired, intTerm(int64(s.DesiredReplicas))},
 	)
+	if s.Runtime != "" { // omitempty, as in engine.Service
+		pairs = append(pairs, [2]*ast.Term{kRuntime, strTerm(s.Runtime)})
+	}
 	if m := s.Summary; m != nil {
 		pairs = append(pairs, [2]*ast.Term{kSummary, ast.ObjectTerm(
 			[2]*ast.Term{kSumReplicas, intTerm(int64(m.Replicas))},
@@ -155,6 +161,18 @@ func serviceValue(s *engine.Service) ast.Value {
 		if h.Paused {
 			hp = append(hp, [2]*ast.Term{kPaused, ast.InternedTerm(true)})
 		}
+		if h.LadderStep != 0 {
+			hp = append(hp, [2]*ast.Term{kLadderStep, intTerm(int64(h.LadderStep))})
+		}
+		if h.LastActionVerified != nil {
+			hp = append(hp, [2]*ast.Term{kLastVerified, ast.InternedTerm(*h.LastActionVerified)})
+		}
+		if h.Verifying {
+			hp = append(hp, [2]*ast.Term{kVerifying, ast.InternedTerm(true)})
+		}
+		if h.PendingApprovals != 0 {
+			hp = append(hp, [2]*ast.Term{kPendingAppr, intTerm(int64(h.PendingApprovals))})
+		}
 		pairs = append(pairs, [2]*ast.Term{kHistory, ast.ObjectTerm(hp...)})
 	}
 	return ast.NewObject(pairs...)
@@ -202,6 +220,17 @@ func replicaValue(r *engine.Replica) ast.Value {
 	}
 	if r.Paused {
 		pairs = append(pairs, [2]*ast.Term{kPaused, ast.InternedTerm(true)})
+	}
+	if r.StoppedByOperator {
+		pairs = append(pairs, [2]*ast.Term{kStoppedByOperator, ast.InternedTerm(true)})
+	}
+	for _, f := range [...]struct {
+		k *ast.Term
+		v string
+	}{{kNode, r.Node}, {kNodeStatus, r.NodeStatus}, {kNodeAvail, r.NodeAvailability}, {kErrS, r.Error}} {
+		if f.v != "" { // omitempty, as in engine.Replica
+			pairs = append(pairs, [2]*ast.Term{f.k, strTerm(f.v)})
+		}
 	}
 	return ast.NewObject(pairs...)
 }
@@ -370,11 +399,12 @@ func appendServiceKey(b keyBuf, s *engine.Service) keyBuf {
 		return append(b, 0)
 	}
 	b = append(b, 1, boolByte(s.Replicas != nil))
-	b = b.u64(uint64(len(s.Replicas))).i64(int64(s.DesiredReplicas))
+	b = b.u64(uint64(len(s.Replicas))).i64(int64(s.DesiredReplicas)).str(s.Runtime)
 	for i := range s.Replicas {
 		r := &s.Replicas[i]
 		b = b.str(r.ID).str(r.Name).str(r.State).str(r.Health).i64(int64(r.ExitCode)).flag(r.OOMKilled).
-			i64(int64(r.RestartCount)).f64(r.CPUPercent).i64(r.MemBytes).i64(r.MemLimitBytes).f64(r.MemPercent).flag(r.Scaled).flag(r.Paused)
+			i64(int64(r.RestartCount)).f64(r.CPUPercent).i64(r.MemBytes).i64(r.MemLimitBytes).f64(r.MemPercent).flag(r.Scaled).flag(r.Paused).
+			flag(r.StoppedByOperator).str(r.Node).str(r.NodeStatus).str(r.NodeAvailability).str(r.Error)
 		b = b.metrics(r.Metrics)
 		if t := r.Trend; t != nil {
 			b = append(b, 1).f64(t.MemSlopeBytesPerS)
@@ -429,7 +459,12 @@ func appendServiceKey(b keyBuf, s *engine.Service) keyBuf {
 		} else {
 			b = append(b, 0)
 		}
-		b = b.flag(h.Paused)
+		b = b.flag(h.Paused).i64(int64(h.LadderStep)).flag(h.Verifying).i64(int64(h.PendingApprovals))
+		if v := h.LastActionVerified; v != nil {
+			b = append(b, 1).flag(*v)
+		} else {
+			b = append(b, 0)
+		}
 	} else {
 		b = append(b, 0)
 	}

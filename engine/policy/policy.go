@@ -65,7 +65,10 @@ type Options struct {
 	Partition string
 	// Debounce coalesces bursts of file events in a Watcher; default 100ms.
 	Debounce time.Duration
-	Log      *slog.Logger
+	// InsecureDir loads policies even from a directory that users other than its owner can
+	// write (see CheckPermissions); for development only.
+	InsecureDir bool
+	Log         *slog.Logger
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -99,6 +102,7 @@ type Set struct {
 	pq       rego.PreparedEvalQuery
 	store    storage.Store
 	plan     analysis
+	rules    engine.Rules
 	log      *slog.Logger
 	counters *cacheCounters // may be nil
 
@@ -140,7 +144,8 @@ func (f sourceFile) isTest() bool { return strings.HasSuffix(f.rel, "_test.rego"
 
 // Load reads every *.rego file and every data.json, data.yaml and data.yml under dir, compiles
 // the policies (tests excluded), prepares opt.Query and, with opt.RequireTests, runs the tests.
-// Errors name the file and, where known, the line.
+// Errors name the file and, where known, the line. Unless opt.InsecureDir, a directory that
+// users other than its owner can write is refused first (CheckPermissions).
 func Load(dir string, opt Options) (*Set, error) {
 	return load(context.Background(), dir, opt, nil, "")
 }
@@ -152,6 +157,11 @@ func load(ctx context.Context, dir string, opt Options, counters *cacheCounters,
 	opt, err := opt.withDefaults()
 	if err != nil {
 		return nil, err
+	}
+	if !opt.InsecureDir {
+		if err := CheckPermissions(dir); err != nil {
+			return nil, err
+		}
 	}
 	files, err := readDir(dir)
 	if err != nil {
@@ -195,7 +205,7 @@ func load(ctx context.Context, dir string, opt Options, counters *cacheCounters,
 		return nil, loadError(errs)
 	}
 
-	compiler := ast.NewCompiler().WithStrict(!opt.Lax).WithEnablePrintStatements(false)
+	compiler := ast.NewCompiler().WithStrict(!opt.Lax).WithEnablePrintStatements(false).WithCapabilities(capabilities())
 	if compiler.Compile(modules); compiler.Failed() {
 		return nil, loadError(flattenAST(compiler.Errors))
 	}
@@ -222,6 +232,11 @@ func load(ctx context.Context, dir string, opt Options, counters *cacheCounters,
 		return nil, fmt.Errorf("policy: prepare %s: %w", opt.Query, err)
 	}
 
+	rules, err := loadRules(ctx, compiler, store, opt.Query)
+	if err != nil {
+		return nil, err
+	}
+
 	plan := analyse(compiler, modules)
 	switch opt.Partition {
 	case PartitionService:
@@ -235,7 +250,7 @@ func load(ctx context.Context, dir string, opt Options, counters *cacheCounters,
 		rels[i] = f.rel
 	}
 	return &Set{
-		dir: dir, query: opt.Query, files: rels, rev: rev, pq: pq, store: store, plan: plan,
+		dir: dir, query: opt.Query, files: rels, rev: rev, pq: pq, store: store, plan: plan, rules: rules,
 		log: opt.Log, counters: counters,
 	}, nil
 }
@@ -433,7 +448,7 @@ func runTests(ctx context.Context, modules, tests map[string]*ast.Module, data m
 	}
 	store := inmem.NewFromObjectWithOpts(data, inmem.OptRoundTripOnWrite(true))
 	ch, err := tester.NewRunner().
-		SetCompiler(ast.NewCompiler().WithStrict(strict)).
+		SetCompiler(ast.NewCompiler().WithStrict(strict).WithCapabilities(capabilities())).
 		SetStore(store).
 		SetModules(all).
 		SetTimeout(10*time.Second).

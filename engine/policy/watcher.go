@@ -83,6 +83,9 @@ func NewWatcher(dir string, opt Options, reg prometheus.Registerer) (*Watcher, e
 	}
 	w.m.reloads.WithLabelValues("success")
 	w.m.reloads.WithLabelValues("failure")
+	if opt.InsecureDir {
+		w.log.Warn("policy directory permissions are not checked (insecure_dir): whoever can write it controls ARES; for development only")
+	}
 	if err := w.reload(context.Background()); err != nil {
 		return nil, err
 	}
@@ -212,8 +215,8 @@ func (w *Watcher) Run(ctx context.Context) error {
 					}
 				}
 			}
-			if hidden(ev.Name) || ev.Op == fsnotify.Chmod {
-				continue
+			if hidden(ev.Name) {
+				continue // a chmod counts: a directory made group-writable is refused at once
 			}
 			timer.Reset(w.opt.Debounce) // bursts (editors write, rename, chmod) coalesce
 		case <-timer.C:

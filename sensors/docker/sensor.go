@@ -71,6 +71,10 @@ type Options struct {
 	// Labels are extra "key=value" filters a container must match on top of ares.enable=true,
 	// e.g. to share a host between ARES instances; tests use it to see only their containers.
 	Labels []string
+	// Own, when set, turns on operator-stop detection: a kill or stop event for a container
+	// that Own does not expect (ARES did not announce it) marks the replica
+	// stopped_by_operator until its next start. Nil: never marked.
+	Own *engine.OwnActions
 }
 
 // Sensor is the Docker sensor. It is safe for concurrent use; Collect may run while Watch runs.
@@ -147,6 +151,9 @@ func (s *Sensor) Name() string { return "docker" }
 
 // entry is the cache's view of one container.
 type entry struct {
+	// From events; guarded by Sensor.mu. A person stopped or killed the container (an event
+	// Options.Own did not expect); cleared by its next start.
+	operatorStop bool
 	// From inspect; guarded by Sensor.mu.
 	asOf     time.Time // when the inspect that produced these fields was sent
 	id       string
@@ -435,6 +442,7 @@ func (s *Sensor) snapshot() []sample {
 			replica: engine.Replica{
 				ID: e.id, Name: e.name, State: e.state, Health: e.health, ExitCode: e.exitCode,
 				OOMKilled: e.oom, RestartCount: e.restarts, MemLimitBytes: e.memLimit, Scaled: e.scaled, Paused: e.paused,
+				StoppedByOperator: e.operatorStop,
 			},
 		})
 	}

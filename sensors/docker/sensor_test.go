@@ -217,9 +217,7 @@ func TestKillWakesWithDieAfterCacheUpdate(t *testing.T) {
 	})
 
 	killed := time.Now()
-	if _, err := dockertest.Client(t).ContainerKill(context.Background(), id, client.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
-		t.Fatalf("kill: %v", err)
-	}
+	dockertest.Crash(t, id)
 	w := await(t, wakes, "event:die", 5*time.Second, func(woken) bool { return true })
 	select {
 	case m := <-dies.Messages:
@@ -247,9 +245,7 @@ func TestCollectCatchesDriftWithoutWatch(t *testing.T) {
 	if _, r, ok := find(collect(t, s), id); !ok || r.State != "running" {
 		t.Fatalf("before kill: %+v", r)
 	}
-	if _, err := dockertest.Client(t).ContainerKill(context.Background(), id, client.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
-		t.Fatalf("kill: %v", err)
-	}
+	dockertest.Crash(t, id)
 	dockertest.Eventually(t, 5*time.Second, "collect sees the kill", func() bool {
 		_, r, ok := find(collect(t, s), id)
 		return ok && r.State == "exited" && r.ExitCode == 137

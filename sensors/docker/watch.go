@@ -23,7 +23,8 @@ const (
 // Watch follows Docker's container events for the labelled containers until ctx is done. Each
 // event updates the cache for its container (an inspect, or a removal on destroy) before wake
 // is called, for die, oom and health_status events only, with "event:die", "event:oom" or
-// "event:health_status". When the event stream fails Watch logs, waits with back-off, resyncs
+// "event:health_status". With Options.Own, kill and stop events that ARES did not announce mark
+// the container stopped_by_operator until its next start. When the event stream fails Watch logs, waits with back-off, resyncs
 // the whole cache and subscribes again. Watch also runs the streaming stats connections the
 // cache needs (Options.Stats "stream", or "auto" where cgroup files are unreadable), and returns
 // only when ctx is done and all of them have ended.
@@ -97,6 +98,7 @@ func (s *Sensor) handle(ctx context.Context, m events.Message, wake func(string)
 	action, _, _ := strings.Cut(string(m.Action), ":")
 	switch events.Action(action) {
 	case events.ActionDestroy:
+		s.opt.Own.Forget(m.Actor.ID)
 		s.remove(m.Actor.ID, received)
 		return
 	case events.ActionDie, events.ActionOOM, events.ActionHealthStatus:
@@ -110,14 +112,57 @@ func (s *Sensor) handle(ctx context.Context, m events.Message, wake func(string)
 		if !woken {
 			wake("event:" + action)
 		}
+	case events.ActionKill, events.ActionStop:
+		// A person's stop or kill (Docker emits kill, die, stop for a stop): the replica is
+		// marked before the die wakes the engine, so that ARES leaves it alone.
+		if s.opt.Own == nil || s.opt.Own.Expected(m.Actor.ID) {
+			return
+		}
+		if events.Action(action) == events.ActionKill && !stopSignal(m.Actor.Attributes["signal"]) {
+			return // a reload or a user signal: the container keeps running
+		}
+		if !s.markOperatorStop(m.Actor.ID, true) {
+			if err := s.refresh(ctx, m.Actor.ID); err != nil {
+				s.log.Warn("inspect after event failed", "replica", shortID(m.Actor.ID), "event", action, "err", err)
+			}
+			s.markOperatorStop(m.Actor.ID, true)
+		}
+		s.log.Info("stopped by an operator: left alone until started again", "replica", shortID(m.Actor.ID), "event", action)
 	case events.ActionCreate, events.ActionStart, events.ActionRestart, events.ActionPause,
 		events.ActionUnPause, events.ActionUpdate, events.ActionRename:
+		if events.Action(action) == events.ActionStart {
+			s.opt.Own.Forget(m.Actor.ID) // a restart by ARES ends here
+			s.markOperatorStop(m.Actor.ID, false)
+		}
 		if err := s.refresh(ctx, m.Actor.ID); err != nil {
 			// The next Collect's list catches the change.
 			s.log.Warn("inspect after event failed", "replica", shortID(m.Actor.ID), "event", action, "err", err)
 		}
-	default: // exec_*, attach, kill, stop, ...: nothing we report changes
+	default: // exec_*, attach, ...: nothing we report changes
 	}
+}
+
+// markOperatorStop sets or clears a cached container's stopped_by_operator; false when the
+// container is not cached.
+func (s *Sensor) markOperatorStop(id string, stopped bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.byID[id]
+	if e == nil {
+		return false
+	}
+	e.operatorStop = stopped
+	return true
+}
+
+// stopSignal reports whether a kill event's signal ends a process unless it handles it: KILL,
+// TERM, INT, QUIT, ABRT (by number or name). Empty (an older daemon) counts as a stop.
+func stopSignal(sig string) bool {
+	switch strings.TrimPrefix(strings.ToUpper(sig), "SIG") {
+	case "", "9", "KILL", "15", "TERM", "2", "INT", "3", "QUIT", "6", "ABRT":
+		return true
+	}
+	return false
 }
 
 // apply updates a cached container from a die, oom or health_status event received at at. It

@@ -3,8 +3,10 @@
 // leaky or dead on request so that tests can watch ARES heal it. It exports Prometheus metrics on
 // /metrics and writes JSON log lines on request (observe.go).
 //
-//	testserver              serve on $PORT (default 8080); with CRASH_AFTER=500ms it exits
-//	                        with code 3 that long after each start (a crash loop)
+//	testserver              serve on $PORT (default 8080) of $HOST (default every address;
+//	                        HOST=127.0.0.1 with --network host); with CRASH_AFTER=500ms it exits
+//	                        with code 3 that long after each start (a crash loop); with SICK=1
+//	                        /health answers 503 from the start (a fault a restart does not cure)
 //	testserver healthcheck  exit 0 when /health answers 200 (for a Docker HEALTHCHECK)
 package main
 
@@ -13,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -53,6 +56,7 @@ func healthcheck(port string) int {
 func serve(port string) error {
 	host, _ := os.Hostname()
 	var sick atomic.Bool
+	sick.Store(os.Getenv("SICK") != "") // SICK=1: unhealthy from the start, and after every restart
 	var mu sync.Mutex
 	var leaked [][]byte
 	var hits atomic.Int64
@@ -113,7 +117,7 @@ func serve(port string) error {
 		go func() { time.Sleep(d); fmt.Fprintln(os.Stderr, "testserver: crashing as asked"); os.Exit(3) }()
 	}
 
-	srv := &http.Server{Addr: ":" + port, Handler: observed(mux), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Addr: net.JoinHostPort(os.Getenv("HOST"), port), Handler: observed(mux), ReadHeaderTimeout: 5 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	errc := make(chan error, 1)
