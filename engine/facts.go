@@ -164,6 +164,9 @@ type Anomaly struct {
 type History struct {
 	Actions10m             int     `json:"actions_10m"`
 	SecondsSinceLastAction float64 `json:"seconds_since_last_action"`
+	// LastActionAt is when the governor last admitted an action on the service, if ever
+	// within HistoryCap. Policies compare it with an alert's starts_at.
+	LastActionAt *time.Time `json:"last_action_at,omitempty"`
 	// BackoffUntil is set while a replica of the service is in crash-loop back-off: the
 	// governor admits no restart or recycle of it before then.
 	BackoffUntil *time.Time `json:"backoff_until,omitempty"`

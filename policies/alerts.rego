@@ -14,15 +14,26 @@ package ares
 # other rules' ("alert ..." < "anomaly ..." < "mean CPU ..." < "probe ..."), so service_decision
 # tries them first within each action.
 
-# alert_reason is the reason for action on service name from its firing alerts, if any.
-alert_reason(name, action) := min(reasons) if {
+# alert_reason is the reason for action on service name (svc, its thresholds c) from its firing
+# alerts, if any.
+alert_reason(name, svc, c, action) := min(reasons) if {
 	alerted[name]
 	reasons := {sprintf("alert %v firing since %v", [a.name, a.starts_at]) |
 		some a in input.alerts
 		a.service == name
 		maps_to(a, action)
+		not settling(a, svc, c)
 	}
 	count(reasons) > 0
+}
+
+# settling: alert a began before the service's last action, and that action is less than
+# alert_settle_s old. Alerts over a rate window (an error rate over 1m, say) keep firing for a
+# while after a fix has worked; acting on them again would repeat the fix. Once alert_settle_s
+# has passed, an alert still firing calls for action again (and the governor's ladder moves on).
+settling(a, svc, c) if {
+	svc.history.seconds_since_last_action < c.alert_settle_s
+	time.parse_rfc3339_ns(a.starts_at) < time.parse_rfc3339_ns(svc.history.last_action_at)
 }
 
 # alerted: the services some alert is about, when the alertmanager sensor is fresh. A complete

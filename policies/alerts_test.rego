@@ -54,6 +54,24 @@ test_alert_respects_cooldown if {
 	count(decide_alerts({"api": svc}, [alert("ServiceDown", "api", "critical", since)], am_ok)) == 0
 }
 
+# An alert that began before a recent action (90 s ago, past the cooldown but under
+# alert_settle_s) is the fixed problem's window draining: no decision. One that began after
+# the action, or an action older than alert_settle_s, calls for the action again.
+acted(seconds_ago, at) := with_sections([replica("api-1")], {"history": {"actions_10m": 1, "seconds_since_last_action": seconds_ago, "last_action_at": at}})
+
+test_alert_from_before_a_recent_action_settles if {
+	count(decide_alerts({"api": acted(90, "2026-12-04T10:05:00Z")}, [alert("HighErrorRate", "api", "critical", since)], am_ok)) == 0
+}
+
+test_alert_from_after_the_last_action_acts if {
+	alerts := [alert("HighErrorRate", "api", "critical", "2026-12-04T10:06:00.5Z")]
+	decide_alerts({"api": acted(90, "2026-12-04T10:06:00Z")}, alerts, am_ok) == {service_action("restart", "alert HighErrorRate firing since 2026-12-04T10:06:00.5Z")}
+}
+
+test_alert_still_firing_after_settling_acts_again if {
+	decide_alerts({"api": acted(200, "2026-12-04T10:05:00Z")}, [alert("HighErrorRate", "api", "critical", since)], am_ok) == {alert_action("restart", "HighErrorRate")}
+}
+
 test_alert_null_alerts if {
 	count(decide_alerts({"api": healthy}, null, am_ok)) == 0
 }

@@ -59,28 +59,28 @@ decisions contains decision if {
 # Within an action the links follow their reasons' order: "alert ..." < "anomaly ..." <
 # "mean CPU ..." < "probe ...".
 service_decision(name, svc, c) := {"action": "restart", "service": name, "reason": reason} if {
-	reason := alert_reason(name, "restart")
+	reason := alert_reason(name, svc, c, "restart")
 } else := {"action": "restart", "service": name, "reason": reason} if {
 	reason := anomaly_restart_reason(svc, c)
 } else := {"action": "restart", "service": name, "reason": reason} if {
 	reason := probe_restart_reason(svc, c)
 } else := {"action": "scale_out", "service": name, "reason": reason} if {
-	reason := alert_reason(name, "scale_out")
+	reason := alert_reason(name, svc, c, "scale_out")
 } else := {"action": "scale_out", "service": name, "reason": reason} if {
 	reason := scale_out_reason(svc, c)
 } else := {"action": "scale_in", "service": name, "reason": reason} if {
-	reason := alert_reason(name, "scale_in")
+	reason := alert_reason(name, svc, c, "scale_in")
 } else := {"action": "scale_in", "service": name, "reason": reason} if {
 	reason := scale_in_reason(svc, c)
 } else := {"action": "notify", "service": name, "reason": reason} if {
-	reason := alert_reason(name, "notify")
+	reason := alert_reason(name, svc, c, "notify")
 } else := {"action": "notify", "service": name, "reason": reason} if {
 	reason := anomaly_notify_reason(svc, c)
 }
 
 # restarts_service: the service gets a service-level restart, which supersedes the
 # replica-level restarts of its replicas.
-restarts_service(name, _, _) if alert_reason(name, "restart")
+restarts_service(name, svc, c) if alert_reason(name, svc, c, "restart")
 
 restarts_service(_, svc, c) if anomaly_restart_reason(svc, c)
 

@@ -255,6 +255,8 @@ func (g *Governor) Annotate(f *engine.Facts, now time.Time) {
 			g.prune(st, now)
 			if since := now.Sub(st.last).Seconds(); !st.last.IsZero() && since < HistoryCap {
 				h.SecondsSinceLastAction = max(since, 0)
+				at := st.last.UTC()
+				h.LastActionAt = &at
 			}
 			for _, t := range st.actions {
 				if now.Sub(t) <= Window {

@@ -45,8 +45,8 @@ func TestHistoryFlowsIntoFacts(t *testing.T) {
 	g := New(Options{})
 	f := facts("api-1:running")
 	g.Annotate(f, t0)
-	if h := f.Services["api"].History; h == nil || h.Actions10m != 0 || h.SecondsSinceLastAction != HistoryCap || h.BackoffUntil != nil {
-		t.Fatalf("fresh history = %+v, want 0 actions and the cap", h)
+	if h := f.Services["api"].History; h == nil || h.Actions10m != 0 || h.SecondsSinceLastAction != HistoryCap || h.BackoffUntil != nil || h.LastActionAt != nil {
+		t.Fatalf("fresh history = %+v, want 0 actions, the cap and no last action", h)
 	}
 	g.Done(engine.Action{Decision: restart("api-1")}, t0)
 	g.Done(engine.Action{Decision: restart("api-2")}, t0.Add(5*time.Minute))
@@ -56,6 +56,9 @@ func TestHistoryFlowsIntoFacts(t *testing.T) {
 	h := f.Services["api"].History
 	if h.Actions10m != 2 || h.SecondsSinceLastAction != 5 {
 		t.Errorf("api history = %+v, want 2 actions, 5 s", h)
+	}
+	if h.LastActionAt == nil || !h.LastActionAt.Equal(t0.Add(5*time.Minute)) {
+		t.Errorf("last_action_at = %v, want the second restart's time", h.LastActionAt)
 	}
 	if h.BackoffUntil == nil || !h.BackoffUntil.Equal(t0.Add(5*time.Minute+10*time.Second)) {
 		t.Errorf("backoff_until = %v, want the last restart + 10s", h.BackoffUntil)

@@ -39,7 +39,7 @@ var (
 	kScore, kIsAnomaly, kRisk                = ast.StringTerm("score"), ast.StringTerm("is_anomaly"), ast.StringTerm("risk")
 	kFeatures, kDrivers, kModelAge, kWarming = ast.StringTerm("features"), ast.StringTerm("drivers"), ast.StringTerm("model_age_ticks"), ast.StringTerm("warming_up")
 	kActions10m, kSinceLast, kBackoffUntil   = ast.StringTerm("actions_10m"), ast.StringTerm("seconds_since_last_action"), ast.StringTerm("backoff_until")
-	kPaused                                  = ast.StringTerm("paused")
+	kPaused, kLastActionAt                   = ast.StringTerm("paused"), ast.StringTerm("last_action_at")
 	kStoppedByOperator, kLadderStep          = ast.StringTerm("stopped_by_operator"), ast.StringTerm("ladder_step")
 	kLastVerified, kVerifying, kPendingAppr  = ast.StringTerm("last_action_verified"), ast.StringTerm("verifying"), ast.StringTerm("pending_approvals")
 	kSeverity, kLabels, kAnnotations         = ast.StringTerm("severity"), ast.StringTerm("labels"), ast.StringTerm("annotations")
@@ -157,6 +157,9 @@ func serviceValue(s *engine.Service) ast.Value {
 		}
 		if h.BackoffUntil != nil {
 			hp = append(hp, [2]*ast.Term{kBackoffUntil, timeTerm(*h.BackoffUntil)})
+		}
+		if h.LastActionAt != nil {
+			hp = append(hp, [2]*ast.Term{kLastActionAt, timeTerm(*h.LastActionAt)})
 		}
 		if h.Paused {
 			hp = append(hp, [2]*ast.Term{kPaused, ast.InternedTerm(true)})
@@ -456,6 +459,11 @@ func appendServiceKey(b keyBuf, s *engine.Service) keyBuf {
 		b = append(b, 1).i64(int64(h.Actions10m)).f64(h.SecondsSinceLastAction)
 		if h.BackoffUntil != nil {
 			b = append(b, 1).time(*h.BackoffUntil)
+		} else {
+			b = append(b, 0)
+		}
+		if h.LastActionAt != nil {
+			b = append(b, 1).time(*h.LastActionAt)
 		} else {
 			b = append(b, 0)
 		}
