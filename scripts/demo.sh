@@ -3,8 +3,8 @@
 #   scripts/demo.sh up     build ARES and the shop's FROM-scratch images, start PostgreSQL and Redis
 #                          on the host (scripts/services.sh), the shop (Compose, two replicas of
 #                          product) and ARES (on the host, scoped to the demo's containers), print
-#                          the URLs, crash a product replica and watch ARES restart it; leaves it
-#                          all running
+#                          the URLs, then run scenario 1 with `ares chaos run` (a product replica
+#                          crashes under load, ARES restarts it); leaves it all running
 #   scripts/demo.sh down   remove everything 'up' started: ARES (by its PID), the shop's
 #                          containers, networks and volumes
 #
@@ -21,8 +21,8 @@ dashboard=${DEMO_DASHBOARD:-127.0.0.1:8080}
 metrics=${DEMO_METRICS:-127.0.0.1:9464}
 state=${DEMO_STATE:-dist/demo}
 services=(gateway user product cart order)
-victim=product # the service scenario 1 crashes; it runs two replicas
-scenario=tests/scenarios/01-kill-backend.yaml
+victim=product                              # the service scenario 1 crashes: two replicas
+scenario=tests/scenarios/01-kill-backend.yaml # run by `ares chaos run`
 shop_url="http://127.0.0.1:$SHOP_GATEWAY_PORT/"
 dash_url="http://$dashboard/"
 
@@ -32,7 +32,6 @@ fail() {
 	exit 1
 }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 
 # compose runs Docker Compose (v2 plugin or v1 binary) on the shop's files, using the host's
 # PostgreSQL and Redis (docker-compose.local.yml), as project $project.
@@ -78,13 +77,9 @@ down() {
 		say "removing the shop (Compose project $project: containers, networks, volumes)"
 		compose down --volumes --remove-orphans --timeout 5 >"$state/compose-down.log" 2>&1 || true
 		# Whatever Compose left (e.g. a replica ARES scaled out): everything with the project's label.
-		local ids
-		ids=$(docker ps -aq --filter "label=$label")
-		[ -z "$ids" ] || docker rm -f $ids >/dev/null
-		ids=$(docker network ls -q --filter "label=$label")
-		[ -z "$ids" ] || docker network rm $ids >/dev/null
-		ids=$(docker volume ls -q --filter "label=$label")
-		[ -z "$ids" ] || docker volume rm $ids >/dev/null
+		docker ps -aq --filter "label=$label" | xargs -r docker rm -f >/dev/null
+		docker network ls -q --filter "label=$label" | xargs -r docker network rm >/dev/null
+		docker volume ls -q --filter "label=$label" | xargs -r docker volume rm >/dev/null
 	fi
 	# The journal goes too: its history (cooldowns, back-offs) belongs to the containers just removed.
 	rm -f "$state"/journal.db* "$state/compose.demo.yml"
@@ -95,9 +90,9 @@ down() {
 wait_healthy() {
 	local secs=$1 ids st bad
 	for i in $(seq 1 $((secs * 2))); do
-		ids=$(compose ps -q 2>/dev/null)
-		if [ -n "$ids" ]; then
-			st=$(docker inspect -f '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{end}}' $ids)
+		mapfile -t ids < <(compose ps -q 2>/dev/null)
+		if [ ${#ids[@]} -gt 0 ]; then
+			st=$(docker inspect -f '{{.State.Status}}/{{if .State.Health}}{{.State.Health.Status}}{{end}}' "${ids[@]}")
 			bad=$(grep -vc '^running/healthy$' <<<"$st" || true)
 			[ "$bad" -eq 0 ] && { printf '\n'; return 0; }
 		fi
@@ -170,17 +165,14 @@ up() {
 
 MSG
 	say "5/5 scenario 1: a $victim replica crashes (SIGKILL to its process), ARES restarts it"
-	if [ -f "$scenario" ] && bin/ares chaos run --help >/dev/null 2>&1; then
-		# The scenario runner (docs/chaos.md): load through the gateway, the crash, a live
-		# timeline, then a report judged against the file's expectations. --short halves the
-		# load (20 s); the expectations' windows stay as written.
-		local runner=(bin/ares)
-		[ "$(id -u)" -eq 0 ] || runner=(sudo -E bin/ares) # the crash is a kill -9 of a root process
-		"${runner[@]}" chaos run --short --ares "${dash_url%/}" --target "${shop_url%/}" \
-			--label "com.docker.compose.project=$project" "$scenario" || fail "scenario 1 (report above; ARES's log: $state/ares.log)"
-	else
-		scenario1
-	fi
+	# The scenario runner (docs/chaos.md): load through the gateway, the crash (kill -9 of the
+	# replica's PID: ARES leaves a docker kill alone, as an operator's), a live timeline, then a
+	# report judged against the file's expectations. --short halves the load (20 s); the
+	# expectations' windows stay as written.
+	local runner=(bin/ares)
+	[ "$(id -u)" -eq 0 ] || runner=(sudo -E bin/ares) # the crash is a kill -9 of a root process
+	"${runner[@]}" chaos run --short --ares "${dash_url%/}" --target "${shop_url%/}" \
+		--label "com.docker.compose.project=$project" "$scenario" || fail "scenario 1 (report above; ARES's log: $state/ares.log)"
 	local other
 	other=$(docker inspect -f '{{.Name}}' "$(compose ps -q "$victim" | tail -1)")
 	cat <<MSG
@@ -194,51 +186,6 @@ Everything keeps running:
   what it did   ARES_JOURNAL_PATH=$state/journal.db bin/ares actions   (and: incidents)
   remove all    make demo-down
 MSG
-}
-
-# scenario1 crashes replica 1 of $victim by PID (a crash, not an operator's docker kill, which
-# ARES leaves alone), then waits for ARES's restart, while a request per 100 ms goes to the
-# shop through its gateway.
-scenario1() {
-	local c name pid started start st up_ms="" healthy_ms="" loadpid ok all
-	c=$(compose ps -q "$victim" | head -1)
-	[ -n "$c" ] || fail "no $victim container"
-	name=$(docker inspect -f '{{.Name}}' "$c")
-	name=${name#/}
-	pid=$(docker inspect -f '{{.State.Pid}}' "$c")
-	started=$(docker inspect -f '{{.State.StartedAt}}' "$c")
-	: >"$state/load.log"
-	while :; do
-		if curl -fs -o /dev/null --max-time 5 "${shop_url}api/products"; then echo ok; else echo failed; fi
-		sleep 0.1
-	done >>"$state/load.log" &
-	loadpid=$!
-	say "    kill -9 $pid   ($name)"
-	start=$(date +%s%N)
-	as_root kill -9 "$pid"
-	while [ "$(ms_since "$start")" -lt 60000 ]; do
-		st=$(docker inspect -f '{{.State.Status}} {{.State.StartedAt}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$c")
-		read -r status startedat health <<<"$st"
-		if [ -z "$up_ms" ] && [ "$status" = running ] && [ "$startedat" != "$started" ]; then
-			# The daemon's own start time, so that polling does not blur the figure.
-			up_ms=$((($(date -d "$startedat" +%s%N) - start) / 1000000))
-			say "    ARES restarted it: running again $up_ms ms after the crash; waiting for its healthcheck"
-		fi
-		if [ -n "$up_ms" ] && [ "$health" = healthy ]; then
-			healthy_ms=$(ms_since "$start")
-			break
-		fi
-		sleep 0.1
-	done
-	kill "$loadpid" 2>/dev/null || true
-	wait "$loadpid" 2>/dev/null || true
-	[ -n "$healthy_ms" ] || { tail -20 "$state/ares.log"; fail "$name was not healed within 60 s (state: $st)"; }
-	ok=$(grep -c '^ok$' "$state/load.log" || true)
-	all=$(wc -l <"$state/load.log")
-	say "    healed: $name healthy again after $((healthy_ms / 1000)).$(((healthy_ms % 1000) / 100)) s (its healthcheck runs every 5 s)"
-	say "    the shop answered $ok of $all requests through its gateway meanwhile"
-	say "    ARES printed:"
-	grep -E "restart|recycle|suppress" "$state/ares.out" | tail -5 | sed 's/^/      /'
 }
 
 case "${1:-up}" in

@@ -8,7 +8,7 @@ import (
 )
 
 func ExampleOptions_Validate() {
-	o := load.Options{Target: "http://127.0.0.1:8080", Rate: 100, Duration: time.Minute,
+	o := load.Options{Target: "http://127.0.0.1:8000", Rate: 100, Duration: time.Minute,
 		Surge: &load.Surge{Factor: 4, After: 20 * time.Second, For: 20 * time.Second}}
 	fmt.Println(o.Validate(), o.RateAt(10*time.Second), o.RateAt(30*time.Second))
 

@@ -37,7 +37,7 @@ type Surge struct {
 
 // Options describe a run.
 type Options struct {
-	Target   string        // base URL, e.g. http://127.0.0.1:8080
+	Target   string        // base URL, e.g. http://127.0.0.1:8000 (the demo shop's gateway)
 	Rate     int           // requests per second before and after a surge
 	Duration time.Duration // whole run
 	Surge    *Surge        // optional step up of the rate

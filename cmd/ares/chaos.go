@@ -305,7 +305,7 @@ type loadOpts struct {
 }
 
 // defaultLoadTarget is the shop gateway as docker-compose.yml publishes it.
-const defaultLoadTarget = "http://127.0.0.1:8080"
+const defaultLoadTarget = "http://127.0.0.1:8000"
 
 func newChaosLoadCmd(surge bool) *cobra.Command {
 	o := loadOpts{surge: surge}
