@@ -333,7 +333,7 @@ type composeConfig struct {
 	} `yaml:"networks"`
 }
 
-var loopbackPort = regexp.MustCompile(`^127\.0\.0\.1:\d+:\d+(/tcp)?$`)
+var loopbackPort = regexp.MustCompile(`^127\.0\.0\.1:\d*:\d+(/tcp)?$`) // a fixed or random port on loopback
 
 // Every combination of compose files and profiles is valid for docker-compose, and the
 // resolved stacks keep the isolation docker-compose.yml promises: the gateway is the only

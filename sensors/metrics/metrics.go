@@ -4,7 +4,8 @@
 //
 // Scrape mode (the default): every Collect lists the running containers labelled
 // ares.enable=true that carry ares.metrics.port (and optionally ares.metrics.path, default
-// /metrics), scrapes each one's Prometheus text exposition over HTTP, a few at a time and each
+// /metrics, and ares.metrics.requests / ares.metrics.duration naming the request counter and
+// duration histogram when they are not Options.Requests and Options.Duration), scrapes each one's Prometheus text exposition over HTTP, a few at a time and each
 // with its own timeout, and derives the metrics from the deltas of the request counter and the
 // duration histogram since the replica's previous scrape: the first Collect that sees a replica
 // only remembers its counters. A service's numbers are its replicas' deltas summed. A replica
@@ -47,7 +48,11 @@ const (
 	LabelService     = "ares.service"      // service name; default the Compose service, then the name
 	LabelMetricsPort = "ares.metrics.port" // container port serving the Prometheus exposition
 	LabelMetricsPath = "ares.metrics.path" // its path; default /metrics
-	labelCompose     = "com.docker.compose.service"
+	// The replica's request counter and duration histogram, where they are not named as
+	// Options.Requests and Options.Duration (an application's own prefix, say).
+	LabelMetricsRequests = "ares.metrics.requests"
+	LabelMetricsDuration = "ares.metrics.duration"
+	labelCompose         = "com.docker.compose.service"
 )
 
 // Defaults.
@@ -228,6 +233,7 @@ func (s *Sensor) list(ctx context.Context) ([]container.Summary, error) {
 // target is one replica to scrape.
 type target struct {
 	id, name, service, url string
+	names                  names
 }
 
 // targets resolves the scrape URL of every listed container that exports metrics, and forgets
@@ -258,7 +264,11 @@ func (s *Sensor) targets(list []container.Summary) []target {
 		if !strings.HasPrefix(path, "/") {
 			path = "/" + path
 		}
-		out = append(out, target{id: c.ID, name: name, service: svc, url: "http://" + addr + path})
+		n := s.names
+		if r, d := strings.TrimSpace(c.Labels[LabelMetricsRequests]), strings.TrimSpace(c.Labels[LabelMetricsDuration]); r != "" || d != "" {
+			n = newNames(cmp.Or(r, s.names.requests), s.names.codeLabel, cmp.Or(d, s.names.duration))
+		}
+		out = append(out, target{id: c.ID, name: name, service: svc, url: "http://" + addr + path, names: n})
 	}
 	for id := range s.prev {
 		if _, ok := listed[id]; !ok {
@@ -296,7 +306,7 @@ func (s *Sensor) scrapeAll(ctx context.Context, ts []target) (map[string]*engine
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			res[i].rd, res[i].err = s.scrape(ctx, ts[i].url)
+			res[i].rd, res[i].err = s.scrape(ctx, ts[i].url, ts[i].names)
 		})
 	}
 	wg.Wait()
@@ -338,7 +348,7 @@ func (s *Sensor) scrapeAll(ctx context.Context, ts []target) (map[string]*engine
 }
 
 // scrape fetches and parses one exposition.
-func (s *Sensor) scrape(ctx context.Context, url string) (reading, error) {
+func (s *Sensor) scrape(ctx context.Context, url string, n names) (reading, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opt.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -375,7 +385,7 @@ func (s *Sensor) scrape(ctx context.Context, url string) (reading, error) {
 	if buf.Len() > maxBody {
 		return reading{}, fmt.Errorf("exposition larger than %d MiB", maxBody>>20)
 	}
-	rd, err := parse(buf.Bytes(), s.names)
+	rd, err := parse(buf.Bytes(), n)
 	rd.at = at
 	return rd, err
 }

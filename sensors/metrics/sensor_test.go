@@ -36,15 +36,19 @@ func scopeFilter(t testing.TB) []string { return []string{scopeLabel + "=" + sco
 
 // replica starts a published test server of service svc that t's sensors see and returns its
 // id and 127.0.0.1 address once /metrics answers.
-func replica(t testing.TB, svc, suffix string, memLimit int64) (id, addr string) {
+func replica(t testing.TB, svc, suffix string, memLimit int64, extra ...string) (id, addr string) {
 	t.Helper()
 	img := dockertest.BuildGoImage(t, noHealthImage, "./tests/testserver", "")
+	labels := map[string]string{
+		scopeLabel: scope(t), LabelEnable: "true", LabelService: svc, LabelMetricsPort: "8080",
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		labels[extra[i]] = extra[i+1]
+	}
 	id = dockertest.Run(t, dockertest.Spec{
-		Name:  "ares-metrics-" + run + "-" + suffix,
-		Image: img,
-		Labels: map[string]string{
-			scopeLabel: scope(t), LabelEnable: "true", LabelService: svc, LabelMetricsPort: "8080",
-		},
+		Name:     "ares-metrics-" + run + "-" + suffix,
+		Image:    img,
+		Labels:   labels,
 		Publish:  true,
 		MemLimit: memLimit,
 	})
@@ -246,6 +250,33 @@ func TestRatesAndQuantiles(t *testing.T) {
 	f = gather(t, 3, d, s)
 	if m := f.Services[svc].Metrics; m == nil || *m != (engine.Metrics{}) {
 		t.Errorf("idle service metrics = %+v, want all 0", m)
+	}
+}
+
+// TestMetricNamesFromLabels: a replica whose request metrics carry another name (an
+// application's prefix) names them in ares.metrics.requests and ares.metrics.duration.
+func TestMetricNamesFromLabels(t *testing.T) {
+	t.Parallel()
+	svc := "named-" + run
+	id, addr := replica(t, svc, "named", 0, LabelMetricsRequests, DefaultRequests, LabelMetricsDuration, DefaultDuration)
+	other, otherAddr := replica(t, svc, "unnamed", 0)
+	// The sensor looks for other names by default: only the labelled replica is understood.
+	d, s := dockerSensor(t), newSensor(t, Options{Requests: "app_http_requests_total", Duration: "app_http_request_duration_seconds"})
+	gather(t, 1, d, s)
+	if err := errors.Join(send(addr, repeat(40, "/slow?ms=30")...), send(otherAddr, repeat(40, "/status?code=200")...)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	f := gather(t, 2, d, s)
+	reps := map[string]*engine.Metrics{}
+	for _, r := range f.Services[svc].Replicas {
+		reps[r.ID] = r.Metrics
+	}
+	if m := reps[id]; m == nil || m.RPS <= 0 || m.LatencyP99Ms < 25 {
+		t.Errorf("labelled replica metrics %+v, want its 40 requests of 30 ms", m)
+	}
+	if m := reps[other]; m != nil && m.RPS != 0 {
+		t.Errorf("unlabelled replica metrics %+v, want no requests found under the sensor's names", m)
 	}
 }
 
