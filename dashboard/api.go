@@ -44,7 +44,8 @@ type ActionRequest struct {
 	Action  string `json:"action"`
 	Service string `json:"service"`
 	Replica string `json:"replica"`
-	Reason  string `json:"reason"` // required
+	Node    string `json:"node,omitempty"` // node id or hostname: only for drain, which names no service
+	Reason  string `json:"reason"`         // required
 }
 
 // controlError is a refused control request and its HTTP status.
@@ -158,9 +159,12 @@ func (s *Server) manualAction(c caller, req ActionRequest) (ActionResult, error)
 		return ActionResult{}, err
 	}
 	d := engine.Decision{Action: strings.TrimSpace(req.Action), Service: strings.TrimSpace(req.Service),
-		Replica: strings.TrimSpace(req.Replica), Reason: reason}
+		Replica: strings.TrimSpace(req.Replica), Node: strings.TrimSpace(req.Node), Reason: reason}
 	if err := d.Validate(); err != nil {
 		return ActionResult{}, badRequest("%v", err)
+	}
+	if err := checkName("node", d.Node); err != nil {
+		return ActionResult{}, err
 	}
 	if err := checkName("service", d.Service); err != nil {
 		return ActionResult{}, err
@@ -174,7 +178,11 @@ func (s *Server) manualAction(c caller, req ActionRequest) (ActionResult, error)
 		facts = s.recent.at(0).Facts
 	}
 	s.mu.RUnlock()
-	if facts != nil {
+	if facts != nil && d.Node != "" {
+		if _, _, ok := facts.Node(d.Node); !ok {
+			return ActionResult{}, badRequest("unknown node %q: not in the latest facts (or a hostname of several nodes: use the id)", d.Node)
+		}
+	} else if facts != nil {
 		if _, ok := facts.Services[d.Service]; !ok {
 			return ActionResult{}, badRequest("unknown service %q: not in the latest facts", d.Service)
 		}

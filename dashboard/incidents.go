@@ -143,7 +143,7 @@ func (t *tracker) observe(rec engine.TickRecord) []incidentChange {
 	}
 	acted := map[string]bool{}
 	for _, a := range rec.Actions {
-		inc := t.open[a.Service]
+		inc := t.open[a.Scope()] // a node-level action (drain): "node/<node>"
 		if a.Verdict == engine.VerdictSuppress {
 			if inc != nil {
 				inc.addOnce(at, StageSuppressed, a.Action+" "+a.Target()+" — "+a.Why)
@@ -151,9 +151,9 @@ func (t *tracker) observe(rec engine.TickRecord) []incidentChange {
 			continue
 		}
 		if inc == nil {
-			inc = opened(a.Service, a.Action+" "+a.Target()+": "+a.Reason)
+			inc = opened(a.Scope(), a.Action+" "+a.Target()+": "+a.Reason)
 		}
-		acted[a.Service] = true
+		acted[a.Scope()] = true
 		if inc.DecidedAt == nil {
 			inc.DecidedAt = ptr(at)
 		}
@@ -183,8 +183,14 @@ func (t *tracker) observe(rec engine.TickRecord) []incidentChange {
 			continue
 		}
 		svc, present := rec.Facts.Services[name]
+		node, isNode := strings.CutPrefix(name, "node/")
 		why := ""
 		switch {
+		case isNode:
+			if _, n, ok := rec.Facts.Node(node); ok && n.Availability == "active" {
+				continue
+			}
+			why = "node drained or gone from the swarm"
 		case present && problem(svc) == "":
 			why = fmt.Sprintf("all %d replica(s) running, none unhealthy", len(svc.Replicas))
 		case !present && len(rec.Facts.Services) > 0:

@@ -365,15 +365,15 @@ func (e *Engine) act(ctx context.Context, log *slog.Logger, tick uint64, actions
 func (e *Engine) reserve(a Action) string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if n := e.busy[a.Service]; n > 0 && a.Action != ActNotify {
-		return fmt.Sprintf("an action on %s is still running", a.Service)
+	if n := e.busy[a.Scope()]; n > 0 && a.Action != ActNotify {
+		return fmt.Sprintf("an action on %s is still running", a.Scope())
 	}
 	if e.running >= e.opt.MaxConcurrentActions {
 		return fmt.Sprintf("concurrency: %d actions running (max_concurrent_actions %d); deferred", e.running, e.opt.MaxConcurrentActions)
 	}
 	e.running++
 	if a.Action != ActNotify {
-		e.busy[a.Service]++
+		e.busy[a.Scope()]++
 	}
 	return ""
 }
@@ -383,8 +383,8 @@ func (e *Engine) release(a Action) {
 	defer e.mu.Unlock()
 	e.running--
 	if a.Action != ActNotify {
-		if e.busy[a.Service]--; e.busy[a.Service] <= 0 {
-			delete(e.busy, a.Service)
+		if e.busy[a.Scope()]--; e.busy[a.Scope()] <= 0 {
+			delete(e.busy, a.Scope())
 		}
 	}
 }
@@ -538,6 +538,12 @@ func (f *Facts) merge(p *Facts) {
 		}
 	}
 	f.Alerts = append(f.Alerts, p.Alerts...)
+	for id, n := range p.Nodes {
+		if f.Nodes == nil {
+			f.Nodes = map[string]Node{}
+		}
+		f.Nodes[id] = n
+	}
 }
 
 // passGovernor admits everything; it is the default when no governor is configured.

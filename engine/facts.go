@@ -17,6 +17,22 @@ type Facts struct {
 	Services map[string]*Service     `json:"services"`
 	Alerts   []Alert                 `json:"alerts"`
 	Sensors  map[string]SensorStatus `json:"sensors"`
+	// Nodes are the swarm's nodes by node id (runtime: swarm); absent on one Docker host.
+	Nodes map[string]Node `json:"nodes,omitempty"`
+}
+
+// Node is one swarm node as the swarm sensor saw it, with what the tasks of the watched
+// services do on it, so that a policy can decide on the node (drain).
+type Node struct {
+	Hostname     string `json:"hostname"`
+	Status       string `json:"status"`       // ready|down|disconnected|unknown
+	Availability string `json:"availability"` // active|pause|drain
+	Manager      bool   `json:"manager"`
+	Leader       bool   `json:"leader"`
+	// TasksRunning counts the watched services' tasks running on the node now;
+	// TasksFailed10m those that failed or were rejected on it in the last 10 minutes.
+	TasksRunning   int `json:"tasks_running"`
+	TasksFailed10m int `json:"tasks_failed_10m"`
 }
 
 // NewFacts returns an empty document for one tick.
@@ -60,8 +76,9 @@ func (f *Facts) Replica(service, name string) *Replica {
 type Service struct {
 	Replicas        []Replica `json:"replicas"`
 	DesiredReplicas int       `json:"desired_replicas"`
-	// Runtime is "swarm" for a Docker Swarm service (runtime: swarm); absent for the
-	// containers of one Docker host.
+	// Runtime is "swarm" for a Docker Swarm service (runtime: swarm), "kubernetes" for the
+	// pods of a Kubernetes workload (runtime: kubernetes); absent for the containers of one
+	// Docker host.
 	Runtime string `json:"runtime,omitempty"`
 	// Summary holds numbers derived in Go from the replicas, so that policies only compare.
 	Summary *Summary `json:"summary,omitempty"`

@@ -3,14 +3,15 @@
 # Entry point: data.ares.decisions, a set of
 #   {"action": A, "service": NAME, "replica": REPLICA, "reason": TEXT}
 # with A one of recycle, restart, scale_out, scale_in, notify; "replica" is present only for
-# replica-level actions. Thresholds live in data.json under data.ares.config.defaults and can be
+# replica-level actions. The node-level action drain names "node" instead of "service"
+# (nodes.rego). Thresholds live in data.json under data.ares.config.defaults and can be
 # overridden per service under data.ares.config.services.<name> (guards.rego: conf, cfg).
 #
 # At most one decision per target. The target of a replica-level decision is the replica, the
 # target of a service-level one (scale_out, scale_in, restart or notify without replica) is the
 # service. Where several rules apply to one target, precedence picks one:
 #
-#   recycle > restart > scale_out > scale_in > notify
+#   recycle > restart > scale_out > scale_in > drain > notify
 #
 # (the order of engine.KnownActions); between rules of the same action the smaller reason wins,
 # so the result is deterministic. A service-level restart restarts every replica, so it also
@@ -57,24 +58,35 @@ decisions contains decision if {
 
 # service_decision is the service-level decision of highest precedence for the service, if any.
 # Within an action the links follow their reasons' order: "alert ..." < "anomaly ..." <
-# "mean CPU ..." < "probe ...".
+# "mean CPU ..." < "probe ...". Each link first tests, inline, a cheap condition that its
+# reason function requires anyway (a prefilter: it changes no result); most services fail
+# every link there, which spares a function call per link (about a tenth of the pack's time).
 service_decision(name, svc, c) := {"action": "restart", "service": name, "reason": reason} if {
+	alerted[name]
 	reason := alert_reason(name, svc, c, "restart")
 } else := {"action": "restart", "service": name, "reason": reason} if {
+	svc.anomaly.risk == c.anomaly_risk
 	reason := anomaly_restart_reason(svc, c)
 } else := {"action": "restart", "service": name, "reason": reason} if {
+	svc.probe.consecutive_failures >= c.probe_failures
 	reason := probe_restart_reason(svc, c)
 } else := {"action": "scale_out", "service": name, "reason": reason} if {
+	alerted[name]
 	reason := alert_reason(name, svc, c, "scale_out")
 } else := {"action": "scale_out", "service": name, "reason": reason} if {
+	svc.summary.replicas < c.max_replicas
 	reason := scale_out_reason(svc, c)
 } else := {"action": "scale_in", "service": name, "reason": reason} if {
+	alerted[name]
 	reason := alert_reason(name, svc, c, "scale_in")
 } else := {"action": "scale_in", "service": name, "reason": reason} if {
+	svc.summary.replicas > svc.desired_replicas
 	reason := scale_in_reason(svc, c)
 } else := {"action": "notify", "service": name, "reason": reason} if {
+	alerted[name]
 	reason := alert_reason(name, svc, c, "notify")
 } else := {"action": "notify", "service": name, "reason": reason} if {
+	svc.anomaly.risk == c.anomaly_risk
 	reason := anomaly_notify_reason(svc, c)
 }
 

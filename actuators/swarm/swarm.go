@@ -11,7 +11,11 @@
 //     reached from here: the slot is then replaced by a forced update of the service;
 //   - scale_out / scale_in: the service's replica count, one at a time, between the replicas it
 //     had before ARES scaled it (label ares.desired_replicas, written on the first scale_out)
-//     and the bound (label ares.max_replicas on the service, else Options.MaxReplicas).
+//     and the bound (label ares.max_replicas on the service, else Options.MaxReplicas);
+//   - drain of a node (node-level: the decision names a node id or unique hostname, no
+//     service): the node's availability becomes drain, with the node's version, so that the
+//     swarm moves its tasks elsewhere. Putting it back is an operator's job:
+//     docker node update --availability active <node>.
 //
 // Only services labelled ares.enable=true (and Options.Labels) are touched; every Act reads the
 // service again first, and updates carry its version, so a concurrent change makes the update
@@ -82,6 +86,13 @@ func (a *Actuator) Name() string { return "swarm" }
 
 // Act carries out a on the service a.Service names.
 func (a *Actuator) Act(ctx context.Context, act engine.Action) (engine.Outcome, error) {
+	if act.Action == engine.ActDrain {
+		detail, err := a.drain(ctx, act.Node)
+		if err != nil {
+			return engine.Outcome{}, err
+		}
+		return engine.Outcome{Result: engine.ResultOK, Detail: detail}, nil
+	}
 	svc, err := a.service(ctx, act.Service)
 	if err != nil {
 		return engine.Outcome{}, err
@@ -267,4 +278,53 @@ func short(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// node finds the node that name names: its id, or the hostname of exactly one node.
+func (a *Actuator) node(ctx context.Context, name string) (swarm.Node, error) {
+	if name == "" {
+		return swarm.Node{}, fmt.Errorf("swarm: drain: %w: no node named", ErrRefused)
+	}
+	res, err := a.cli.NodeList(ctx, client.NodeListOptions{})
+	if err != nil {
+		return swarm.Node{}, fmt.Errorf("swarm: list nodes: %w", err)
+	}
+	var found []swarm.Node
+	for _, n := range res.Items {
+		if n.ID == name {
+			return n, nil
+		}
+		if n.Description.Hostname == name {
+			found = append(found, n)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return swarm.Node{}, fmt.Errorf("swarm: drain %s: %w: no such node", name, ErrRefused)
+	case 1:
+		return found[0], nil
+	}
+	return swarm.Node{}, fmt.Errorf("swarm: drain %s: %w: %d nodes have that hostname, name the node id", name, ErrRefused, len(found))
+}
+
+// drain sets the node's availability to drain, with the version just read, so that a
+// concurrent change to the node makes the update fail instead of being overwritten. A node
+// drained already is left as it is.
+func (a *Actuator) drain(ctx context.Context, name string) (string, error) {
+	n, err := a.node(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	was := n.Spec.Availability
+	if was == swarm.NodeAvailabilityDrain {
+		return fmt.Sprintf("node %s (%s) is drained already", short(n.ID), n.Description.Hostname), nil
+	}
+	spec := n.Spec
+	spec.Availability = swarm.NodeAvailabilityDrain
+	if _, err := a.cli.NodeUpdate(ctx, n.ID, client.NodeUpdateOptions{Version: n.Meta.Version, Spec: spec}); err != nil {
+		return "", fmt.Errorf("swarm: drain %s: %w", n.Description.Hostname, err)
+	}
+	a.log.Warn("node drained", "node", n.ID, "hostname", n.Description.Hostname, "was", was)
+	return fmt.Sprintf("node %s (%s) availability %s → drain (version %d); to put it back: docker node update --availability active %s",
+		short(n.ID), n.Description.Hostname, was, n.Meta.Version.Index, n.ID), nil
 }

@@ -94,7 +94,11 @@ func runActions(ctx context.Context, o actionsOpts, w io.Writer) error {
 		if r.Why != "" {
 			reason += " [" + r.Why + "]"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", stamp(r.Timestamp), r.Result.Service, r.Result.Target(),
+		svc := r.Result.Service
+		if svc == "" {
+			svc = "-" // a node-level action (drain): the target names the node
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", stamp(r.Timestamp), svc, r.Result.Target(),
 			r.Result.Action, r.Verdict, result, dur, reason)
 	}
 	return tw.Flush()

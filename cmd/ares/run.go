@@ -59,6 +59,9 @@ that users other than its owner can write (fix: chmod go-w; --insecure-policy-di
 development). Secrets: ARES_API_TOKEN or ARES_API_TOKEN_FILE, ARES_JOURNAL_DSN_FILE,
 ARES_NOTIFY_WEBHOOK_URL_FILE (docs/security.md).
 
+Under runtime: kubernetes ARES heals the pods labelled ares.enable=true of a Kubernetes cluster
+instead (evictions, rollout restarts, the scale subresource; docs/kubernetes.md).
+
 With --dry-run nothing is ever changed: every tick prints what ARES would do.
 Prometheus metrics are served on metrics.listen (default 127.0.0.1:9464/metrics).`,
 		Example: `  # see what ARES would do, without doing it
@@ -108,11 +111,13 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cli, err := dockerClient(ctx, cfg.Docker)
-	if err != nil {
-		return err
+	var cli *client.Client // none under runtime kubernetes
+	if cfg.Runtime != runtimeKubernetes {
+		if cli, err = dockerClient(ctx, cfg.Docker); err != nil {
+			return err
+		}
+		defer cli.Close()
 	}
-	defer cli.Close()
 
 	var own *engine.OwnActions // operators win: tells ARES's own stops from a person's
 	if cfg.Governor.RespectOperatorStop {
@@ -130,9 +135,17 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 			return err
 		}
 	}
+	var kube *kubeRuntime
+	if cfg.Runtime == runtimeKubernetes { // the same facts section, from the cluster's pods
+		if kube, err = newKubeRuntime(ctx, cfg, log); err != nil {
+			return err
+		}
+		sensor = kube.engineSensor()
+		log.Info("runtime kubernetes: the Docker-based sensors (metrics scrapes, probe, logs) are off; CPU and memory come from metrics.k8s.io")
+	}
 	sensors := []engine.Sensor{sensor}
 	var analyzers []engine.Analyzer
-	if c := cfg.Sensors.Metrics; c.Enabled {
+	if c := cfg.Sensors.Metrics; c.Enabled && cli != nil {
 		m, err := metrics.New(cli, metrics.Options{Labels: cfg.Docker.Labels, Networks: c.Networks, Timeout: c.Timeout, Interval: c.Interval,
 			PrometheusURL: c.PrometheusURL}, log.With("sensor", "metrics"))
 		if err != nil {
@@ -144,13 +157,13 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 	if c := cfg.Sensors.Trend; c.Enabled {
 		analyzers = append(analyzers, trend.New(trend.Options{Window: c.Window}))
 	}
-	if c := cfg.Sensors.Probe; c.Enabled {
+	if c := cfg.Sensors.Probe; c.Enabled && cli != nil {
 		p := probe.New(cli, probe.Options{Targets: c.Targets, Timeout: c.Timeout, Labels: cfg.Docker.Labels,
 			DockerTimeout: cfg.Docker.APITimeout}, log.With("sensor", "probe"))
 		defer p.Close()
 		sensors = append(sensors, p)
 	}
-	if c := cfg.Sensors.Logs; c.Enabled {
+	if c := cfg.Sensors.Logs; c.Enabled && cli != nil {
 		sensors = append(sensors, logs.New(cli, logs.Options{Window: c.Window, Labels: cfg.Docker.Labels,
 			Timeout: cfg.Docker.APITimeout}, log.With("sensor", "logs")))
 	}
@@ -166,6 +179,9 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 	var fleet engine.Actuator = docker
 	if cfg.Runtime == runtimeSwarm {
 		fleet = swarmActuator(cli, cfg, log)
+	}
+	if kube != nil {
+		fleet = kube.act
 	}
 	notifier := notify.New(cfg.Notify.WebhookURL, cfg.Notify.Timeout, log.With("actuator", "notify"))
 
@@ -202,6 +218,9 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 	}, reg, log.With("component", "ha"))
 	if err != nil {
 		return err
+	}
+	if kh := kube.ha(gov, log.With("component", "ha")); kh != nil {
+		ha = kh
 	}
 	if cfg.Journal.Path != "" || cfg.Journal.Backend == journal.BackendPostgres {
 		store, err = openRunJournal(ctx, cfg, cli, pol, gov, reg, log.With("component", "journal"))
@@ -242,6 +261,7 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 		Sensors: sensors, Analyzers: analyzers, Policy: pol, Governor: ha.governor(gov),
 		Actuators: ha.actuators(map[string]engine.Actuator{
 			engine.ActRestart: fleet, engine.ActRecycle: fleet, engine.ActScaleOut: fleet, engine.ActScaleIn: fleet,
+			engine.ActDrain:  fleet, // admitted only with nodes in the facts: runtime swarm
 			engine.ActNotify: notifier,
 		}),
 		Journal: journals, Metrics: engine.NewInstruments(reg), Log: log,
@@ -250,7 +270,7 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 		return err
 	}
 	log.Info("ares starting", "config", source, "policy_rev", pol.Current().Revision(), "policy_dir", cfg.Policy.Dir,
-		"dry_run", cfg.Engine.DryRun, "interval", cfg.Engine.Interval, "docker", cli.DaemonHost())
+		"dry_run", cfg.Engine.DryRun, "interval", cfg.Engine.Interval, "fleet", fleetHost(cli, kube))
 
 	if o.once {
 		return eng.Tick(ctx, time.Now(), "once")
@@ -376,6 +396,12 @@ func watchRevisions(ctx context.Context, store journal.Store, pol *policy.Watche
 // reconcileOutcome decides an interrupted action's outcome from its target's state now: ok when
 // the replica (or every replica of the service) runs and is not unhealthy.
 func reconcileOutcome(ctx context.Context, cli *client.Client, labels []string, in journal.Intent) engine.Outcome {
+	if cli == nil { // runtime kubernetes: the pod may be gone and replaced; the next tick tells
+		return engine.Outcome{Result: engine.ResultError, Error: "interrupted by a restart of ARES; state unknown (runtime kubernetes)"}
+	}
+	if engine.NodeLevel(in.Action.Action) { // a drain: its node is not in the intent; docker node ls tells
+		return engine.Outcome{Result: engine.ResultError, Error: "interrupted by a restart of ARES; state unknown: see the node's availability (docker node ls)"}
+	}
 	f := client.Filters{}.Add("label", "ares.enable=true")
 	for _, l := range labels {
 		f = f.Add("label", l)

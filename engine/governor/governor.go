@@ -39,6 +39,11 @@
 // action and target through the checks again; rejected, or not approved within ApprovalTTL,
 // it never runs.
 //
+// Node-level actions (drain, runtime: swarm) count their cooldown and budget against the node
+// ("node/<id>"), never escalate, and have their own blast radius (node.go): the node must be in
+// the facts and not drained already, at most MaxUnavailable nodes are drained per tick, and
+// never the last ready, active node.
+//
 // Under --dry-run the same checks run, so the printout shows what the governor would hold back;
 // what would pass gets the dry_run verdict and nothing is recorded.
 //
@@ -376,7 +381,7 @@ func (g *Governor) Admit(ds []engine.Decision, f *engine.Facts, now time.Time, d
 // scale_out is service-level). Decisions for actions off the ladder stand.
 func (g *Governor) climb(d engine.Decision) (engine.Decision, bool) {
 	st, lad := g.svcs[d.Service], g.rules.Ladder
-	if st == nil || st.ladder == 0 || len(lad) == 0 || d.Action == engine.ActNotify || d.Action == engine.ActScaleIn {
+	if engine.NodeLevel(d.Action) || st == nil || st.ladder == 0 || len(lad) == 0 || d.Action == engine.ActNotify || d.Action == engine.ActScaleIn {
 		return d, false
 	}
 	cur := slices.Index(lad, d.Action)
@@ -491,7 +496,9 @@ func (g *Governor) escalate(d engine.Decision, why string, now time.Time, dryRun
 	if rs := g.reps[d.Target()]; !exhausted && rs != nil && strings.HasPrefix(why, "crash-loop back-off:") {
 		exhausted = rs.restarts >= g.restartsToCap()+backoffAtCap
 	}
-	if !exhausted || d.Action == engine.ActNotify {
+	if !exhausted || d.Action == engine.ActNotify || engine.NodeLevel(d.Action) {
+		// A node-level action held back is only suppressed: its notification would name no
+		// service, and its pause would be the global one.
 		return engine.Action{}, false
 	}
 	until := now.Add(g.opt.EscalationPause)
@@ -510,7 +517,7 @@ func (g *Governor) check(d engine.Decision, f *engine.Facts, now time.Time, targ
 	if targets[d.Target()] {
 		return "another action on " + d.Target() + " this tick"
 	}
-	if why := g.pausedWhy(d.Service, now); why != "" {
+	if why := g.pausedWhy(d.Scope(), now); why != "" {
 		return why
 	}
 	if d.Action == engine.ActNotify {
@@ -521,10 +528,10 @@ func (g *Governor) check(d engine.Decision, f *engine.Facts, now time.Time, targ
 		}
 		return ""
 	}
-	if st := g.svcs[d.Service]; st != nil {
+	if st := g.svcs[d.Scope()]; st != nil {
 		g.prune(st, now)
 		if since := now.Sub(st.last); !st.last.IsZero() && since < g.opt.Cooldown {
-			return fmt.Sprintf("cooldown: last action on %s %s ago (cooldown %s)", d.Service, since.Round(time.Second), g.opt.Cooldown)
+			return fmt.Sprintf("cooldown: last action on %s %s ago (cooldown %s)", d.Scope(), since.Round(time.Second), g.opt.Cooldown)
 		}
 		n := 0
 		for _, t := range st.actions {
@@ -533,8 +540,11 @@ func (g *Governor) check(d engine.Decision, f *engine.Facts, now time.Time, targ
 			}
 		}
 		if n >= g.opt.Budget {
-			return fmt.Sprintf("budget: %d actions on %s in the last %s (budget %d)", n, d.Service, g.opt.BudgetWindow, g.opt.Budget)
+			return fmt.Sprintf("budget: %d actions on %s in the last %s (budget %d)", n, d.Scope(), g.opt.BudgetWindow, g.opt.Budget)
 		}
+	}
+	if engine.NodeLevel(d.Action) {
+		return g.checkNode(d, f, targets)
 	}
 	if st := g.svcs[d.Service]; st != nil && st.verify != nil && len(g.rules.Ladder) > 0 {
 		// One fix at a time: the last one is given until it cures the service or fails.
@@ -648,7 +658,7 @@ func (g *Governor) Done(a engine.Action, now time.Time) {
 		}
 		return
 	}
-	st := g.service(a.Service)
+	st := g.service(a.Scope())
 	st.actions = append(st.actions, now)
 	st.last = now
 	g.prune(st, now)

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -77,9 +78,9 @@ func (s *dbStore) track(service string) *svcTrack {
 
 // countAction opens the service's incident when none is open and counts a into it; s.mu held.
 func (s *dbStore) countAction(a engine.Action, at time.Time) op {
-	t := s.track(a.Service)
+	t := s.track(a.Scope()) // a node-level action (drain) files its incident under "node/<node>"
 	if t.open == nil {
-		in := &Incident{ID: newID(at), Service: a.Service, Status: IncidentOpen, OpenedAt: at, FirstBad: t.firstBad,
+		in := &Incident{ID: newID(at), Service: a.Scope(), Status: IncidentOpen, OpenedAt: at, FirstBad: t.firstBad,
 			FirstDecision: t.firstDecision, Reason: a.Reason}
 		if in.FirstBad.IsZero() {
 			in.FirstBad = at
@@ -237,6 +238,28 @@ func (s *dbStore) followIncidents(rec engine.TickRecord, decided map[string]bool
 			c := *t.open
 			ops = append(ops, op{kind: kindIncident, incident: &c})
 		}
+	}
+	return append(ops, s.followNodes(rec)...)
+}
+
+// followNodes resolves the incidents of node-level actions ("node/<node>") once the node is
+// out of scheduling (drained) or gone from the swarm: what a drain was for.
+func (s *dbStore) followNodes(rec engine.TickRecord) []op {
+	var ops []op
+	for key, t := range s.svcs {
+		name, ok := strings.CutPrefix(key, "node/")
+		if !ok || t.open == nil || rec.Facts.Nodes == nil {
+			continue
+		}
+		if _, n, found := rec.Facts.Node(name); found && n.Availability == "active" {
+			continue
+		}
+		in := t.open
+		in.Status, in.ResolvedAt, in.NeedsHuman = IncidentResolved, rec.At, false
+		in.TimeToDetect, in.TimeToRecover = in.FirstDecision.Sub(in.FirstBad), rec.At.Sub(in.FirstBad)
+		c := *in
+		ops = append(ops, op{kind: kindIncident, incident: &c})
+		delete(s.svcs, key)
 	}
 	return ops
 }

@@ -387,16 +387,18 @@ func (b *sqlBackend) actions(ctx context.Context, q Query) ([]DecisionRecord, er
 		args = append(args, q.Service)
 	}
 	var out []DecisionRecord
-	err := b.db.query(ctx, `SELECT decision_id, run_id, tick, ts_ns, path, revision, input, service, replica, action, reason,
+	err := b.db.query(ctx, `SELECT decision_id, run_id, tick, ts_ns, path, revision, input, result, service, replica, action, reason,
 		verdict, why, intent_id, outcome_result, outcome_error, outcome_detail, outcome_duration_ns
 		FROM decisions WHERE `+where+` ORDER BY ts_ns, run_id, tick, decision_id`, args, func(scan func(...any) error) error {
 		var d DecisionRecord
 		var tick, ts, dur int64
 		var o engine.Outcome
-		if err := scan(&d.DecisionID, &d.RunID, &tick, &ts, &d.Path, &d.Revision, &d.Input, &d.Result.Service, &d.Result.Replica,
+		var result string
+		if err := scan(&d.DecisionID, &d.RunID, &tick, &ts, &d.Path, &d.Revision, &d.Input, &result, &d.Result.Service, &d.Result.Replica,
 			&d.Result.Action, &d.Result.Reason, &d.Verdict, &d.Why, &d.IntentID, &o.Result, &o.Error, &o.Detail, &dur); err != nil {
 			return err
 		}
+		d.Result.Node = resultNode(d.Result.Action, result)
 		d.Tick, d.Timestamp = uint64(tick), fromNS(ts)
 		if o.Result != "" {
 			o.Duration = time.Duration(dur)
@@ -447,14 +449,16 @@ func (b *sqlBackend) ticks(ctx context.Context, since time.Time, each func(Recor
 		tick uint64
 	}
 	decided := map[key][]engine.Decision{}
-	err = b.db.query(ctx, `SELECT run_id, tick, action, service, replica, reason FROM decisions WHERE ts_ns >= ? ORDER BY decision_id`,
+	err = b.db.query(ctx, `SELECT run_id, tick, action, service, replica, reason, result FROM decisions WHERE ts_ns >= ? ORDER BY decision_id`,
 		[]any{ns(since)}, func(scan func(...any) error) error {
 			var k key
 			var tick int64
 			var d engine.Decision
-			if err := scan(&k.run, &tick, &d.Action, &d.Service, &d.Replica, &d.Reason); err != nil {
+			var result string
+			if err := scan(&k.run, &tick, &d.Action, &d.Service, &d.Replica, &d.Reason, &result); err != nil {
 				return err
 			}
+			d.Node = resultNode(d.Action, result)
 			k.tick = uint64(tick)
 			decided[k] = append(decided[k], d)
 			return nil
@@ -565,4 +569,17 @@ func gunzip(gz []byte) ([]byte, error) {
 	}
 	defer zr.Close()
 	return io.ReadAll(zr)
+}
+
+// resultNode is the node of a node-level decision (drain), which has no column of its own:
+// it is read from the decision's JSON in the result column.
+func resultNode(action, result string) string {
+	if !engine.NodeLevel(action) || result == "" {
+		return ""
+	}
+	var d engine.Decision
+	if err := json.Unmarshal([]byte(result), &d); err != nil {
+		return ""
+	}
+	return d.Node
 }

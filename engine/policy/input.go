@@ -45,6 +45,9 @@ var (
 	kSeverity, kLabels, kAnnotations         = ast.StringTerm("severity"), ast.StringTerm("labels"), ast.StringTerm("annotations")
 	kStartsAt, kService, kAgeS, kErrS        = ast.StringTerm("starts_at"), ast.StringTerm("service"), ast.StringTerm("age_s"), ast.StringTerm("error")
 	kRuntime, kNode, kNodeStatus, kNodeAvail = ast.StringTerm("runtime"), ast.StringTerm("node"), ast.StringTerm("node_status"), ast.StringTerm("node_availability")
+
+	kNodes, kHostname, kStatus, kAvailability         = ast.StringTerm("nodes"), ast.StringTerm("hostname"), ast.StringTerm("status"), ast.StringTerm("availability")
+	kManager, kLeader, kTasksRunning, kTasksFailed10m = ast.StringTerm("manager"), ast.StringTerm("leader"), ast.StringTerm("tasks_running"), ast.StringTerm("tasks_failed_10m")
 )
 
 // FactsValue converts f to the ast.Value that OPA builds from json.Marshal(f).
@@ -60,12 +63,13 @@ func FactsValue(f *engine.Facts) ast.Value {
 		}
 		services = objectFromPairs(pairs)
 	}
-	return documentValue(f, ast.NewTerm(services), ast.NewTerm(alertsValue(f.Alerts)), ast.NewTerm(sensorsValue(f.Sensors)))
+	return documentValue(f, ast.NewTerm(services), ast.NewTerm(alertsValue(f.Alerts)), ast.NewTerm(sensorsValue(f.Sensors)), nodesTerm(f.Nodes))
 }
 
-// documentValue assembles the top level from pre-built sections.
-func documentValue(f *engine.Facts, services, alerts, sensors *ast.Term) ast.Object {
-	return ast.NewObject(
+// documentValue assembles the top level from pre-built sections; nodes is nil when the facts
+// have none (the key is then absent, as in the JSON).
+func documentValue(f *engine.Facts, services, alerts, sensors, nodes *ast.Term) ast.Object {
+	o := ast.NewObject(
 		[2]*ast.Term{kVersion, intTerm(int64(f.Version))},
 		[2]*ast.Term{kTick, ast.NumberTerm(jsonNumber(strconv.FormatUint(f.Tick, 10)))},
 		[2]*ast.Term{kTime, timeTerm(f.Time)},
@@ -73,6 +77,30 @@ func documentValue(f *engine.Facts, services, alerts, sensors *ast.Term) ast.Obj
 		[2]*ast.Term{kAlerts, alerts},
 		[2]*ast.Term{kSensors, sensors},
 	)
+	if nodes != nil {
+		o.Insert(kNodes, nodes)
+	}
+	return o
+}
+
+// nodesTerm converts the swarm's nodes; nil when there are none (omitempty).
+func nodesTerm(ns map[string]engine.Node) *ast.Term {
+	if len(ns) == 0 {
+		return nil
+	}
+	pairs := make([][2]*ast.Term, 0, len(ns))
+	for id, n := range ns {
+		pairs = append(pairs, [2]*ast.Term{strTerm(id), ast.ObjectTerm(
+			[2]*ast.Term{kHostname, strTerm(n.Hostname)},
+			[2]*ast.Term{kStatus, strTerm(n.Status)},
+			[2]*ast.Term{kAvailability, strTerm(n.Availability)},
+			[2]*ast.Term{kManager, ast.InternedTerm(n.Manager)},
+			[2]*ast.Term{kLeader, ast.InternedTerm(n.Leader)},
+			[2]*ast.Term{kTasksRunning, intTerm(int64(n.TasksRunning))},
+			[2]*ast.Term{kTasksFailed10m, intTerm(int64(n.TasksFailed10m))},
+		)})
+	}
+	return ast.NewTerm(objectFromPairs(pairs))
 }
 
 func serviceValue(s *engine.Service) ast.Value {
@@ -126,7 +154,7 @@ func serviceValue(s *engine.Service) ast.Value {
 		ap := [][2]*ast.Term{
 			{kScore, floatTerm(a.Score)},
 			{kIsAnomaly, ast.InternedTerm(a.IsAnomaly)},
-			{kRisk, strTerm(a.Risk)},
+			{kRisk, vocabTerm(a.Risk)},
 		}
 		if a.ModelAgeTicks != 0 { // omitempty, as in engine.Anomaly
 			ap = append(ap, [2]*ast.Term{kModelAge, intTerm(int64(a.ModelAgeTicks))})
@@ -195,8 +223,8 @@ func replicaValue(r *engine.Replica) ast.Value {
 	pairs = append(pairs,
 		[2]*ast.Term{kID, strTerm(r.ID)},
 		[2]*ast.Term{kName, strTerm(r.Name)},
-		[2]*ast.Term{kState, strTerm(r.State)},
-		[2]*ast.Term{kHealth, strTerm(r.Health)},
+		[2]*ast.Term{kState, vocabTerm(r.State)},
+		[2]*ast.Term{kHealth, vocabTerm(r.Health)},
 		[2]*ast.Term{kExitCode, intTerm(int64(r.ExitCode))},
 		[2]*ast.Term{kOOM, ast.InternedTerm(r.OOMKilled)},
 		[2]*ast.Term{kRestarts, intTerm(int64(r.RestartCount))},
@@ -307,6 +335,29 @@ func dedupObject(pairs [][2]*ast.Term) ast.Object {
 }
 
 func strTerm(s string) *ast.Term { return ast.StringTerm(validUTF8(s)) }
+
+// vocabTerms are the terms of the strings most replicas and services share (Docker states and
+// health, anomaly risk levels), built once. OPA never mutates an input term, so every input
+// shares them, which spares two allocations per string.
+var vocabTerms = func() map[string]*ast.Term {
+	m := map[string]*ast.Term{}
+	for _, s := range []string{
+		"running", "exited", "dead", "restarting", "paused", "created", "removing",
+		"healthy", "unhealthy", "starting", "none",
+		"low", "medium", "high",
+	} {
+		m[s] = ast.StringTerm(s)
+	}
+	return m
+}()
+
+// vocabTerm is strTerm for a string that is usually one of vocabTerms.
+func vocabTerm(s string) *ast.Term {
+	if t, ok := vocabTerms[s]; ok {
+		return t
+	}
+	return strTerm(s)
+}
 
 // validUTF8 replaces each invalid byte with U+FFFD, as encoding/json does.
 func validUTF8(s string) string {
@@ -479,8 +530,8 @@ func appendServiceKey(b keyBuf, s *engine.Service) keyBuf {
 	return b
 }
 
-// appendGlobalKey encodes what every service's input shares: version, alerts and sensor
-// statuses, plus tick and time when the policy reads them.
+// appendGlobalKey encodes what every service's input shares: version, alerts, sensor
+// statuses and nodes, plus tick and time when the policy reads them.
 func appendGlobalKey(b keyBuf, f *engine.Facts, withClock bool) keyBuf {
 	b = b.i64(int64(f.Version))
 	if withClock {
@@ -497,6 +548,12 @@ func appendGlobalKey(b keyBuf, f *engine.Facts, withClock bool) keyBuf {
 	for _, name := range sortedKeys(f.Sensors) {
 		s := f.Sensors[name]
 		b = b.str(name).flag(s.OK).f64(s.AgeS).str(s.Error)
+	}
+	b = b.u64(uint64(len(f.Nodes)))
+	for _, id := range sortedKeys(f.Nodes) {
+		n := f.Nodes[id]
+		b = b.str(id).str(n.Hostname).str(n.Status).str(n.Availability).flag(n.Manager).flag(n.Leader)
+		b = b.i64(int64(n.TasksRunning)).i64(int64(n.TasksFailed10m))
 	}
 	return b
 }

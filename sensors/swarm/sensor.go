@@ -93,6 +93,11 @@ func (s *Sensor) Collect(ctx context.Context, f *engine.Facts) error {
 		return fmt.Errorf("swarm: list services: %w", err)
 	}
 	if len(svcs.Items) == 0 {
+		nodes, err := s.cli.NodeList(cctx, client.NodeListOptions{})
+		if err != nil {
+			return fmt.Errorf("swarm: list nodes: %w", err)
+		}
+		FillNodes(f, nodes.Items, nil)
 		return nil
 	}
 	tf := client.Filters{}
@@ -119,7 +124,41 @@ func (s *Sensor) Collect(ctx context.Context, f *engine.Facts) error {
 	for _, svc := range svcs.Items {
 		Fill(f.Service(ServiceName(svc)), svc, bySvc[svc.ID], byNode, health)
 	}
+	FillNodes(f, nodes.Items, tasks.Items)
 	return nil
+}
+
+// FailedWindow is the span of nodes.<id>.tasks_failed_10m.
+const FailedWindow = 10 * time.Minute
+
+// FillNodes fills f.Nodes from the swarm's nodes and the watched services' tasks: each node's
+// state, and how many of those tasks run on it and failed on it within FailedWindow of
+// f.Time (by the time of the task's last state change).
+func FillNodes(f *engine.Facts, nodes []swarm.Node, tasks []swarm.Task) {
+	if len(nodes) == 0 {
+		return
+	}
+	f.Nodes = make(map[string]engine.Node, len(nodes))
+	for _, n := range nodes {
+		f.Nodes[n.ID] = engine.Node{Hostname: n.Description.Hostname, Status: string(n.Status.State),
+			Availability: string(n.Spec.Availability), Manager: n.Spec.Role == swarm.NodeRoleManager,
+			Leader: n.ManagerStatus != nil && n.ManagerStatus.Leader}
+	}
+	for _, t := range tasks {
+		n, ok := f.Nodes[t.NodeID]
+		if !ok {
+			continue
+		}
+		switch t.Status.State {
+		case swarm.TaskStateRunning:
+			n.TasksRunning++
+		case swarm.TaskStateFailed, swarm.TaskStateRejected:
+			if f.Time.Sub(t.Status.Timestamp) <= FailedWindow {
+				n.TasksFailed10m++
+			}
+		}
+		f.Nodes[t.NodeID] = n
+	}
 }
 
 // localHealth maps the container ids of swarm tasks on this node to their health; the
