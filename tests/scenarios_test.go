@@ -44,6 +44,9 @@ type shopSvc struct {
 	name     string
 	replicas int
 	memLimit int64 // default 256 MiB
+	// metrics labels the replicas for ARES's metrics sensor (the shop's metric names) and
+	// publishes their port on loopback, where ARES on the host scrapes it.
+	metrics bool
 }
 
 func scenarioPostgres(t *testing.T) string {
@@ -147,6 +150,11 @@ func (s *scenarioShop) run(t *testing.T, cli *client.Client, name string, svc sh
 	for k, v := range s.labels {
 		labels[k] = v
 	}
+	if svc.metrics {
+		labels["ares.metrics.port"] = "8080"
+		labels["ares.metrics.requests"] = "shop_http_requests_total"
+		labels["ares.metrics.duration"] = "shop_http_request_duration_seconds"
+	}
 	cfg := &container.Config{Image: scenarioShopImage, Cmd: []string{svc.name}, Env: s.env, Labels: labels,
 		ExposedPorts: network.PortSet{p8080: {}}}
 	hc := &container.HostConfig{NetworkMode: container.NetworkMode(s.net),
@@ -155,7 +163,7 @@ func (s *scenarioShop) run(t *testing.T, cli *client.Client, name string, svc sh
 	if hc.Memory == 0 {
 		hc.Memory = 256 << 20
 	}
-	if svc.name == "gateway" {
+	if svc.name == "gateway" || svc.metrics {
 		hc.PortBindings = network.PortMap{p8080: {{HostIP: netip.MustParseAddr("127.0.0.1")}}}
 	}
 	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{s.net: {Aliases: []string{svc.name}}}}

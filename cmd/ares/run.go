@@ -187,7 +187,7 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 
 	if cfg.Anomaly.Enabled {
 		an := anomaly.NewAnalyzer(anomaly.Options{Window: cfg.Anomaly.Window, RefitEvery: cfg.Anomaly.RefitEvery,
-			WarmUp: cfg.Anomaly.WarmUp}, log.With("analyzer", "anomaly"))
+			WarmUp: cfg.Anomaly.WarmUp, Confirm: cfg.Anomaly.ConfirmTicks}, log.With("analyzer", "anomaly"))
 		if p := cfg.Anomaly.StateFile; p != "" {
 			if ok, err := an.Load(p); err != nil {
 				log.Warn("anomaly models not restored; warming up afresh", "file", p, "err", err)

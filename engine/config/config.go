@@ -33,9 +33,38 @@ type Config struct {
 	Dashboard Dashboard `mapstructure:"dashboard"`
 	Journal   Journal   `mapstructure:"journal"`
 	Log       Log       `mapstructure:"log"`
-	// Runtime is what runs the fleet: docker (one host, the default) or swarm.
-	Runtime string `mapstructure:"runtime"`
-	HA      HA     `mapstructure:"ha"`
+	// Runtime is what runs the fleet: docker (one host, the default), swarm or kubernetes.
+	Runtime    string     `mapstructure:"runtime"`
+	HA         HA         `mapstructure:"ha"`
+	Kubernetes Kubernetes `mapstructure:"kubernetes"`
+}
+
+// Kubernetes configures runtime: kubernetes (docs/kubernetes.md).
+type Kubernetes struct {
+	// Kubeconfig is a kubeconfig file; empty: the in-cluster service account, else
+	// $KUBECONFIG, else ~/.kube/config.
+	Kubeconfig string `mapstructure:"kubeconfig"`
+	Context    string `mapstructure:"context"`
+	// Namespace limits ARES to one namespace; empty: every namespace.
+	Namespace string `mapstructure:"namespace"`
+	// Labels are extra "key=value" labels a pod must carry, on top of ares.enable=true.
+	Labels         []string                 `mapstructure:"labels"`
+	MaxReplicas    int                      `mapstructure:"max_replicas"`
+	APITimeout     time.Duration            `mapstructure:"api_timeout"`
+	Metrics        string                   `mapstructure:"metrics"` // auto, on or off
+	Events         bool                     `mapstructure:"events"`
+	LeaderElection KubernetesLeaderElection `mapstructure:"leader_election"`
+}
+
+// KubernetesLeaderElection configures the Lease that elects the one acting ARES replica.
+type KubernetesLeaderElection struct {
+	Enabled       bool          `mapstructure:"enabled"`
+	LeaseName     string        `mapstructure:"lease_name"`
+	Namespace     string        `mapstructure:"namespace"` // empty: the pod's own namespace
+	Identity      string        `mapstructure:"identity"`  // empty: the hostname (the pod's name)
+	LeaseDuration time.Duration `mapstructure:"lease_duration"`
+	RenewDeadline time.Duration `mapstructure:"renew_deadline"`
+	RetryPeriod   time.Duration `mapstructure:"retry_period"`
 }
 
 // HA configures leader election among several ARES instances (engine/leader).
@@ -167,6 +196,9 @@ type Anomaly struct {
 	Window     int    `mapstructure:"window"`
 	RefitEvery int    `mapstructure:"refit_every"`
 	WarmUp     int    `mapstructure:"warm_up"`
+	// ConfirmTicks is how many ticks in a row must reach high risk before a service is rated
+	// high (fewer are medium): one slow scrape does not page anyone.
+	ConfirmTicks int `mapstructure:"confirm_ticks"`
 }
 
 // Notify configures the webhook actuator.
@@ -223,7 +255,7 @@ func Default() Config {
 			Logs:         Logs{Enabled: true, Window: time.Minute},
 			Alertmanager: Alertmanager{Enabled: true, ServiceLabel: "service", TTL: 5 * time.Hour},
 		},
-		Anomaly:   Anomaly{Enabled: true, Window: 360, RefitEvery: 30, WarmUp: 60},
+		Anomaly:   Anomaly{Enabled: true, Window: 360, RefitEvery: 30, WarmUp: 60, ConfirmTicks: 2},
 		Notify:    Notify{Timeout: 5 * time.Second},
 		Metrics:   Metrics{Listen: "127.0.0.1:9464"},
 		Dashboard: Dashboard{Listen: "127.0.0.1:8080", Auth: "write", History: 720},
@@ -231,6 +263,9 @@ func Default() Config {
 		Log:       Log{Level: "info", Format: "text"},
 		Runtime:   "docker",
 		HA:        HA{LockName: "ares", CheckInterval: 2 * time.Second, Lease: 10 * time.Second},
+		Kubernetes: Kubernetes{Labels: []string{}, MaxReplicas: 4, APITimeout: 10 * time.Second, Metrics: "auto", Events: true,
+			LeaderElection: KubernetesLeaderElection{LeaseName: "ares", LeaseDuration: 15 * time.Second,
+				RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second}},
 	}
 }
 
@@ -487,7 +522,10 @@ func (c Config) Validate() error {
 	if c.Journal.Backend == "postgres" && c.Journal.DSN == "" {
 		checks = append(checks, &FieldError{Field: "journal.dsn", Err: errors.New("must be set when journal.backend is postgres (or ARES_JOURNAL_DSN)")})
 	}
-	checks = append(checks, oneOf("runtime", c.Runtime, "docker", "swarm"))
+	checks = append(checks, oneOf("runtime", c.Runtime, "docker", "swarm", "kubernetes"))
+	if c.Runtime == "kubernetes" {
+		checks = append(checks, c.Kubernetes.validate()...)
+	}
 	if c.HA.Enabled {
 		checks = append(checks, pos("ha.check_interval", c.HA.CheckInterval))
 		if c.LockDSN() == "" {
@@ -512,7 +550,7 @@ func (c Config) Validate() error {
 	for _, f := range []struct {
 		field string
 		v     int
-	}{{"anomaly.window", c.Anomaly.Window}, {"anomaly.refit_every", c.Anomaly.RefitEvery}, {"anomaly.warm_up", c.Anomaly.WarmUp}} {
+	}{{"anomaly.window", c.Anomaly.Window}, {"anomaly.refit_every", c.Anomaly.RefitEvery}, {"anomaly.warm_up", c.Anomaly.WarmUp}, {"anomaly.confirm_ticks", c.Anomaly.ConfirmTicks}} {
 		if f.v < 1 {
 			checks = append(checks, &FieldError{Field: f.field, Value: f.v, Err: errors.New("must be >= 1")})
 		}
@@ -692,4 +730,39 @@ func unwrapAll(err error) error {
 		}
 		err = u
 	}
+}
+
+// validate checks the kubernetes section (runtime: kubernetes only).
+func (k Kubernetes) validate() []error {
+	checks := []error{
+		oneOf("kubernetes.metrics", k.Metrics, "auto", "on", "off"),
+	}
+	if k.APITimeout <= 0 {
+		checks = append(checks, &FieldError{Field: "kubernetes.api_timeout", Value: k.APITimeout, Err: errors.New("must be > 0")})
+	}
+	if k.MaxReplicas < 1 {
+		checks = append(checks, &FieldError{Field: "kubernetes.max_replicas", Value: k.MaxReplicas, Err: errors.New("must be >= 1")})
+	}
+	for i, l := range k.Labels {
+		if key, _, ok := strings.Cut(l, "="); !ok || key == "" {
+			checks = append(checks, &FieldError{Field: fmt.Sprintf("kubernetes.labels[%d]", i), Value: fmt.Sprintf("%q", l), Err: errors.New("must be key=value")})
+		}
+	}
+	if le := k.LeaderElection; le.Enabled {
+		if le.LeaseName == "" {
+			checks = append(checks, &FieldError{Field: "kubernetes.leader_election.lease_name", Err: errors.New("must not be empty")})
+		}
+		if le.RetryPeriod <= 0 {
+			checks = append(checks, &FieldError{Field: "kubernetes.leader_election.retry_period", Value: le.RetryPeriod, Err: errors.New("must be > 0")})
+		}
+		if le.RenewDeadline <= le.RetryPeriod*12/10 {
+			checks = append(checks, &FieldError{Field: "kubernetes.leader_election.renew_deadline", Value: le.RenewDeadline,
+				Err: fmt.Errorf("must be longer than 1.2 × retry_period (%s)", le.RetryPeriod)})
+		}
+		if le.LeaseDuration <= le.RenewDeadline {
+			checks = append(checks, &FieldError{Field: "kubernetes.leader_election.lease_duration", Value: le.LeaseDuration,
+				Err: fmt.Errorf("must be longer than renew_deadline (%s)", le.RenewDeadline)})
+		}
+	}
+	return checks
 }

@@ -33,6 +33,7 @@ type Options struct {
 	Window     int    // W ticks kept per service; default 360 (30 minutes at 5 s)
 	RefitEvery int    // R ticks between background refits; default 30
 	WarmUp     int    // ticks before the first verdict; default 60
+	Confirm    int    // ticks in a row at high risk before the verdict is high; default 1
 	Trees      int    // default 100
 	Sample     int    // ψ; default 256
 	Seed       uint64 // default 0
@@ -43,7 +44,8 @@ func (o Options) config(service string) detect.Config {
 	h := fnv.New64a()
 	h.Write([]byte(service))
 	return detect.Config{Window: o.Window, RefitEvery: o.RefitEvery, WarmUp: o.WarmUp, Trees: o.Trees,
-		Sample: o.Sample, Seed: o.Seed ^ h.Sum64(), Async: true, Floors: floors, Names: Features, Cutoffs: o.Cutoffs}
+		Sample: o.Sample, Seed: o.Seed ^ h.Sum64(), Async: true, Floors: floors, Names: Features, Cutoffs: o.Cutoffs,
+		Confirm: o.Confirm}
 }
 
 // Analyzer is the anomaly engine. It is safe for concurrent use.

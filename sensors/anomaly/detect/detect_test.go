@@ -100,3 +100,35 @@ func TestSeriesNoLookAheadAndWarmUp(t *testing.T) {
 		t.Fatal("still warming up after 71 rows")
 	}
 }
+
+// TestConfirm: with Confirm 2 one far-out observation is medium risk (its evidence unchanged)
+// and the second in a row is high; an ordinary observation in between starts the count again.
+func TestConfirm(t *testing.T) {
+	run := func(confirm int, xs ...[]float64) []Result {
+		rng := rand.New(rand.NewPCG(9, 9))
+		d, _ := New(2, Config{Window: 200, RefitEvery: 20, WarmUp: 50, Seed: 3, Confirm: confirm})
+		for range 120 {
+			d.Observe([]float64{10 + rng.NormFloat64(), 5 + 0.5*rng.NormFloat64()})
+		}
+		var out []Result
+		for _, x := range xs {
+			out = append(out, d.Observe(x))
+		}
+		return out
+	}
+	far, calm := []float64{40, 5}, []float64{10, 5}
+	one := run(1, far, far)
+	if one[0].Risk != High || one[1].Risk != High {
+		t.Fatalf("confirm 1: %v %v, want high high", one[0].Risk, one[1].Risk)
+	}
+	two := run(2, far, far, calm, far, far)
+	want := []Risk{Medium, High, Low, Medium, High}
+	for i, r := range two {
+		if r.Risk != want[i] {
+			t.Errorf("confirm 2, observation %d: %v, want %v (evidence %.2f)", i, r.Risk, want[i], r.Evidence)
+		}
+	}
+	if two[0].Evidence != one[0].Evidence || two[0].Score != one[0].Score {
+		t.Errorf("confirm changed the evidence: %v vs %v", two[0].Evidence, one[0].Evidence)
+	}
+}

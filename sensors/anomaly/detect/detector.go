@@ -36,6 +36,9 @@ type Config struct {
 	// Readmit is how many anomalous observations in a row are kept out of the window before
 	// they are taken as the new normal; default Window/4.
 	Readmit int
+	// Confirm is how many observations in a row must reach high risk before the verdict is
+	// High; until then it is Medium (Evidence and Score are unchanged). Default 1.
+	Confirm int
 	Cutoffs Cutoffs
 	Names   []string // feature names for Result.Drivers; default f0, f1, ...
 }
@@ -65,6 +68,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Readmit <= 0 {
 		c.Readmit = max(1, c.Window/4)
+	}
+	if c.Confirm <= 0 {
+		c.Confirm = 1
 	}
 	c.Cutoffs = c.Cutoffs.withDefaults()
 	return c
@@ -104,6 +110,7 @@ type Detector struct {
 	fits   int
 	ewma   []EWMA
 	streak int // anomalous observations in a row, kept out of the window
+	highs  int // observations in a row with high-risk evidence (Config.Confirm)
 	since  int // observations since the last refit was started
 
 	cur     atomic.Pointer[model]
@@ -160,6 +167,13 @@ func (d *Detector) Observe(x []float64) Result {
 		r = Result{WarmingUp: true}
 	} else {
 		r = d.judge(m, x)
+		if r.Risk == High {
+			if d.highs++; d.highs < d.cfg.Confirm {
+				r.Risk = Medium
+			}
+		} else {
+			d.highs = 0
+		}
 	}
 	for i := range d.ewma {
 		d.ewma[i].Add(x[i])
