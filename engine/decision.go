@@ -13,26 +13,48 @@ const (
 	ActScaleOut = "scale_out"
 	ActScaleIn  = "scale_in"
 	ActNotify   = "notify"
+	// ActDrain takes a swarm node out of scheduling (availability drain): node-level, it
+	// names a node instead of a service, and the default policy data requires approval.
+	ActDrain = "drain"
 )
 
 // KnownActions lists every action kind in precedence order (highest first): where two rules
 // pick different actions for the same target, the earlier one wins (recycle over restart).
-var KnownActions = []string{ActRecycle, ActRestart, ActScaleOut, ActScaleIn, ActNotify}
+var KnownActions = []string{ActRecycle, ActRestart, ActScaleOut, ActScaleIn, ActDrain, ActNotify}
+
+// NodeLevel reports whether action acts on a node (field "node") rather than a service.
+func NodeLevel(action string) bool { return action == ActDrain }
 
 // Decision is one element of the policy's decision set.
 type Decision struct {
 	Action  string `json:"action"`
 	Service string `json:"service"`
 	Replica string `json:"replica,omitempty"` // replica (container) name; empty for service-level actions
-	Reason  string `json:"reason"`
+	// Node is the swarm node id (or unique hostname) a node-level action (drain) acts on;
+	// such a decision names no service and no replica.
+	Node   string `json:"node,omitempty"`
+	Reason string `json:"reason"`
 }
 
-// Target is what a decision acts on: "service/replica" or "service".
+// Target is what a decision acts on: "service/replica", "service", or "node/<node>" for a
+// node-level action.
 func (d Decision) Target() string {
+	if d.Node != "" {
+		return "node/" + d.Node
+	}
 	if d.Replica == "" {
 		return d.Service
 	}
 	return d.Service + "/" + d.Replica
+}
+
+// Scope is what the governor's cooldown and budget and the engine's one-action-at-a-time
+// rule count against: the service, or "node/<node>" for a node-level action.
+func (d Decision) Scope() string {
+	if d.Node != "" {
+		return "node/" + d.Node
+	}
+	return d.Service
 }
 
 // Validate reports why a decision must not be executed.
@@ -49,6 +71,16 @@ func (d Decision) Validate() error {
 		return fmt.Errorf("missing field \"action\"")
 	case !known:
 		return fmt.Errorf("unknown action %q (want one of %v)", d.Action, KnownActions)
+	case NodeLevel(d.Action) && d.Node == "":
+		return fmt.Errorf("missing field \"node\": action %q is node-level", d.Action)
+	case NodeLevel(d.Action) && (d.Service != "" || d.Replica != ""):
+		return fmt.Errorf("action %q is node-level and takes no \"service\" or \"replica\" (got service %q, replica %q)", d.Action, d.Service, d.Replica)
+	case NodeLevel(d.Action) && d.Reason == "":
+		return fmt.Errorf("missing field \"reason\"")
+	case NodeLevel(d.Action):
+		return nil
+	case d.Node != "":
+		return fmt.Errorf("action %q takes no \"node\" (got %q): only %v are node-level", d.Action, d.Node, []string{ActDrain})
 	case d.Service == "":
 		return fmt.Errorf("missing field \"service\"")
 	case d.Reason == "":
