@@ -213,7 +213,7 @@ func holderPID(t *testing.T, dsn, name string) int {
 // stops acting within its lease, before the other instance acts, and the other takes over.
 func TestTerminatedLeaderStepsDown(t *testing.T) {
 	dsn, name := testDSN(t), lockName(t)
-	check, lease := 100*time.Millisecond, 800*time.Millisecond
+	check, lease := 250*time.Millisecond, 2*time.Second // a connection gets one lease to open: generous on a busy host
 	a, _ := start(t, Options{DSN: dsn, LockName: name, Instance: "a", CheckInterval: check, Lease: lease})
 	eventually(t, 10*time.Second, "a leads", a.Leading)
 	b, _ := start(t, Options{DSN: dsn, LockName: name, Instance: "b", CheckInterval: check, Lease: lease})
@@ -239,7 +239,7 @@ func TestTerminatedLeaderStepsDown(t *testing.T) {
 	}
 	var aStopped, bLed time.Duration
 	var mu sync.Mutex
-	eventually(t, 10*time.Second, "b takes over", func() bool {
+	eventually(t, 30*time.Second, "b takes over", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		if aStopped == 0 && !a.Leading() {
