@@ -9,6 +9,7 @@
 #   scripts/services.sh redis      # Redis for the shop's sessions, carts and cache
 #   scripts/services.sh chromium   # headless Chromium for the shop's browser test
 #   scripts/services.sh prometheus # install only: tests start prometheus and alertmanager themselves
+#   scripts/services.sh k8s        # build etcd, kube-apiserver, kube-controller-manager (scripts/k8s-bins.sh; cached)
 #
 # PostgreSQL and Redis listen on 127.0.0.1 and on the docker0 gateway address, so containers
 # reach them through `host-gateway`; PostgreSQL accepts the role shop only from 127.0.0.1 and
@@ -180,6 +181,14 @@ install_prometheus() {
 	say "prometheus: $(command -v prometheus), alertmanager: $(command -v prometheus-alertmanager) (not started; tests run their own)"
 }
 
+# build_k8s builds (first run on a machine, ~7-14 min) or finds the Kubernetes control-plane
+# binaries the runtime: kubernetes tests start themselves (internal/k8stest).
+build_k8s() {
+	local dir
+	dir=$(bash "$(dirname "$0")/k8s-bins.sh")
+	say "kubernetes binaries: $dir (not started; tests run their own)"
+}
+
 case "$want" in
 all)
 	start_docker
@@ -188,12 +197,14 @@ all)
 	start_redis
 	start_chromium
 	install_prometheus
+	build_k8s
 	;;
 docker) start_docker; start_compose ;;
 postgres) start_postgres ;;
 redis) start_redis ;;
 chromium) start_chromium ;;
 prometheus) install_prometheus ;;
-*) say "unknown service '$want' (want: all, docker, postgres, redis, chromium)"; exit 2 ;;
+k8s) build_k8s ;;
+*) say "unknown service '$want' (want: all, docker, postgres, redis, chromium, prometheus, k8s)"; exit 2 ;;
 esac
 say "logs: $log_dir"

@@ -54,6 +54,19 @@ func runFacts(ctx context.Context, o factsOpts, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Runtime == runtimeKubernetes { // the pods as the informers list them; CPU from metrics.k8s.io
+		kctx, stop := context.WithCancel(ctx)
+		defer stop()
+		kube, err := newKubeRuntime(kctx, cfg, newLogger(cfg.Log, io.Discard))
+		if err != nil {
+			return err
+		}
+		eng, err := engine.New(engine.Options{SensorTimeout: cfg.Engine.SensorTimeout, Sensors: []engine.Sensor{noWatch{kube.sensor}}, Policy: noPolicy{}, Journal: discard{}})
+		if err != nil {
+			return err
+		}
+		return writeFacts(w, o.output, eng.Gather(ctx, 1, time.Now()))
+	}
 	cli, err := dockerClient(ctx, cfg.Docker)
 	if err != nil {
 		return err

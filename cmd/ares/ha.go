@@ -21,7 +21,7 @@ import (
 // the actuators and the journal, and the take-over that rebuilds the governor's state from
 // the journal each time this instance becomes leader. A nil *haRun (ha off) changes nothing.
 type haRun struct {
-	el   *leader.Elector
+	el   haElector // *leader.Elector, or the Kubernetes Lease (kubernetes.go)
 	gate *leader.Gate
 	log  *slog.Logger
 

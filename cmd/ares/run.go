@@ -214,7 +214,7 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 	journals := journal.Multi{printer}
 	var store journal.Store // nil without a journal
 	ha, err := newHA(cfg, gov, &store, func(ctx context.Context, in journal.Intent) engine.Outcome {
-		return reconcileOutcome(ctx, cli, cfg.Docker.Labels, in)
+		return reconcileFleet(ctx, cli, kube, cfg.Docker.Labels, in)
 	}, reg, log.With("component", "ha"))
 	if err != nil {
 		return err
@@ -223,7 +223,7 @@ func runRun(ctx context.Context, o runOpts, w, errw io.Writer) error {
 		ha = kh
 	}
 	if cfg.Journal.Path != "" || cfg.Journal.Backend == journal.BackendPostgres {
-		store, err = openRunJournal(ctx, cfg, cli, pol, gov, reg, log.With("component", "journal"))
+		store, err = openRunJournal(ctx, cfg, cli, kube, pol, gov, reg, log.With("component", "journal"))
 		if err != nil {
 			return err
 		}
@@ -344,7 +344,7 @@ func serveMetrics(addr string, reg *prometheus.Registry, receiver *alertmanager.
 // openRunJournal opens the journal store, reconciles the actions a crash interrupted (the
 // target's state now decides their outcome), restores the governor's brakes from the recent
 // actions, and records policy revisions as they are activated.
-func openRunJournal(ctx context.Context, cfg config.Config, cli *client.Client, pol *policy.Watcher, gov *governor.Governor,
+func openRunJournal(ctx context.Context, cfg config.Config, cli *client.Client, kube *kubeRuntime, pol *policy.Watcher, gov *governor.Governor,
 	reg prometheus.Registerer, log *slog.Logger) (journal.Store, error) {
 	store, err := journal.Open(ctx, journalConfig(cfg), reg, log)
 	if err != nil {
@@ -354,7 +354,7 @@ func openRunJournal(ctx context.Context, cfg config.Config, cli *client.Client, 
 		return store, watchRevisions(ctx, store, pol)
 	}
 	n, err := store.Reconcile(ctx, func(in journal.Intent) engine.Outcome {
-		return reconcileOutcome(ctx, cli, cfg.Docker.Labels, in)
+		return reconcileFleet(ctx, cli, kube, cfg.Docker.Labels, in)
 	})
 	if err != nil {
 		store.Close()

@@ -21,7 +21,7 @@ func TestRuntimeAndHA(t *testing.T) {
 		t.Fatalf("ha.dsn beside a sqlite journal: %v", err)
 	}
 	for _, c := range []struct{ yaml, want string }{
-		{"runtime: kubernetes\n", `runtime: must be one of docker, swarm`},
+		{"runtime: nomad\n", `runtime: must be one of docker, swarm, kubernetes`},
 		{"ha:\n  enabled: true\n", "ha.dsn: must be set when ha.enabled"},
 		{"ha:\n  enabled: true\n  dsn: postgres://x@h/db\n  lease: 3s\n", "ha.lease: must be at least twice ha.check_interval (2s)"},
 		{"ha:\n  enabled: true\n  dsn: postgres://x@h/db\n  lock_name: \"\"\n", "ha.lock_name: must not be empty"},

@@ -418,10 +418,14 @@ func (g *Governor) verifyFix(st *serviceState, s *engine.Service, now time.Time)
 	}
 	cured, bad := false, false
 	if v.replica != "" {
+		found := false
 		for i := range s.Replicas {
 			if r := &s.Replicas[i]; r.Name == v.replica {
-				cured, bad = g.cured(r, v.at, now), failing(r)
+				cured, bad, found = g.cured(r, v.at, now), failing(r), true
 			}
+		}
+		if !found && now.Sub(v.at) >= verifyGrace { // replaced under a new name (a Kubernetes pod): the service tells
+			cured = g.serviceCured(s, v.at, now)
 		}
 	} else {
 		cured = g.serviceCured(s, v.at, now)

@@ -113,5 +113,8 @@ func checkPath(path string, uid int, above bool) error {
 	default:
 		return nil
 	}
+	if readOnlyMount(path) {
+		return nil // mode bits grant no writes on a read-only mount (a Kubernetes ConfigMap volume's root is 0777)
+	}
 	return &PermissionError{Path: path, Reason: fmt.Sprintf("is %s (mode %04o)", who, perm), Fix: "chmod go-w " + path}
 }

@@ -215,7 +215,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 					}
 				}
 			}
-			if hidden(ev.Name) {
+			if hidden(ev.Name) && filepath.Base(ev.Name) != configMapData {
 				continue // a chmod counts: a directory made group-writable is refused at once
 			}
 			timer.Reset(w.opt.Debounce) // bursts (editors write, rename, chmod) coalesce
@@ -253,3 +253,7 @@ func addTree(fw *fsnotify.Watcher, root string) error {
 }
 
 func hidden(path string) bool { return strings.HasPrefix(filepath.Base(path), ".") }
+
+// configMapData is the symlink the kubelet swaps (rename over it) to update a ConfigMap
+// volume at once: the visible files are symlinks through it and see no event of their own.
+const configMapData = "..data"
