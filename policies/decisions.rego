@@ -91,12 +91,21 @@ service_decision(name, svc, c) := {"action": "restart", "service": name, "reason
 }
 
 # restarts_service: the service gets a service-level restart, which supersedes the
-# replica-level restarts of its replicas.
-restarts_service(name, svc, c) if alert_reason(name, svc, c, "restart")
+# replica-level restarts of its replicas. Same prefilters as service_decision.
+restarts_service(name, svc, c) if {
+	alerted[name]
+	alert_reason(name, svc, c, "restart")
+}
 
-restarts_service(_, svc, c) if anomaly_restart_reason(svc, c)
+restarts_service(_, svc, c) if {
+	svc.anomaly.risk == c.anomaly_risk
+	anomaly_restart_reason(svc, c)
+}
 
-restarts_service(_, svc, c) if probe_restart_reason(svc, c)
+restarts_service(_, svc, c) if {
+	svc.probe.consecutive_failures >= c.probe_failures
+	probe_restart_reason(svc, c)
+}
 
 # num rounds a number to one decimal, for reasons only (never for a comparison).
 num(x) := round(x * 10) / 10

@@ -14,8 +14,10 @@ import (
 	"sync/atomic"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/topdown"
 
 	"github.com/ares-sre/ares/engine"
 )
@@ -28,6 +30,7 @@ type evalCache struct {
 	buf    keyBuf // scratch for keys
 	alerts *ast.Term
 	sensor *ast.Term
+	nodes  *ast.Term // nil when the facts have no nodes
 
 	services map[string]*svcEntry
 
@@ -81,6 +84,7 @@ func (s *Set) Evaluate(ctx context.Context, f *engine.Facts) ([]engine.Decision,
 		c.global = append(c.global[:0], g...)
 		c.alerts = ast.NewTerm(alertsValue(f.Alerts))
 		c.sensor = ast.NewTerm(sensorsValue(f.Sensors))
+		c.nodes = nodesTerm(f.Nodes)
 	}
 	c.buf = g[:0]
 
@@ -113,23 +117,24 @@ func (s *Set) Evaluate(ctx context.Context, f *engine.Facts) ([]engine.Decision,
 		}
 	}
 
-	// One read transaction for the whole tick: the store never changes within a Set.
 	txn, err := s.store.NewTransaction(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("policy: evaluate: %w", err)
 	}
 	defer s.store.Abort(ctx, txn)
+	run := evalRun{txn: txn, cancel: topdown.NewCancel()}
+	defer context.AfterFunc(ctx, run.cancel.Cancel)()
 	if s.plan.partitioned {
-		return s.evalPartitioned(ctx, txn, f, todo)
+		return s.evalPartitioned(ctx, run, f, todo)
 	}
-	return s.evalWhole(ctx, txn, f)
+	return s.evalWhole(ctx, run, f)
 }
 
-func (s *Set) evalPartitioned(ctx context.Context, txn storage.Transaction, f *engine.Facts, todo []string) ([]engine.Decision, []engine.RejectedDecision, error) {
+func (s *Set) evalPartitioned(ctx context.Context, run evalRun, f *engine.Facts, todo []string) ([]engine.Decision, []engine.RejectedDecision, error) {
 	c := &s.cache
 	if c.base == nil || c.baseGen != c.gen {
-		in := documentValue(f, ast.ObjectTerm(), c.alerts, c.sensor)
-		res, err := s.eval(ctx, txn, in)
+		in := documentValue(f, ast.ObjectTerm(), c.alerts, c.sensor, c.nodes)
+		res, err := s.eval(ctx, run, in)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -142,19 +147,58 @@ func (s *Set) evalPartitioned(ctx context.Context, txn storage.Transaction, f *e
 	for i, name := range todo {
 		entries[i] = c.services[name]
 	}
-	err := s.parallel(ctx, len(todo), func(i int) error {
+	// one evaluates todo[i] alone; the terms are converted here, on the workers.
+	one := func(i int) error {
 		name, e := todo[i], entries[i]
-		if e.term == nil { // converted here, on the workers
+		if e.term == nil {
 			e.term = serviceTerm(f.Services[name])
 		}
-		in := documentValue(f, ast.ObjectTerm([2]*ast.Term{strTerm(name), e.term}), c.alerts, c.sensor)
-		res, err := s.eval(ctx, txn, in)
+		in := documentValue(f, ast.ObjectTerm([2]*ast.Term{strTerm(name), e.term}), c.alerts, c.sensor, c.nodes)
+		res, err := s.eval(ctx, run, in)
 		if err != nil {
 			return fmt.Errorf("service %q: %w", name, err)
 		}
 		results[i] = res.minus(c.base)
 		return nil
-	})
+	}
+	var err error
+	if s.kq == nil {
+		err = s.parallel(ctx, len(todo), len(todo), one)
+	} else {
+		// batch evaluates todo[lo:hi] with the keyed query (batch.go); on an error it
+		// evaluates them one by one, for the error that names the service.
+		batch := func(lo, hi int) error {
+			pairs := make([][2]*ast.Term, 0, hi-lo)
+			for i := lo; i < hi; i++ {
+				if e := entries[i]; e.term == nil {
+					e.term = serviceTerm(f.Services[todo[i]])
+				}
+				pairs = append(pairs, [2]*ast.Term{strTerm(todo[i]), entries[i].term})
+			}
+			services := objectFromPairs(pairs)
+			byName, err := s.evalKeyed(ctx, run, documentValue(f, ast.NewTerm(services), c.alerts, c.sensor, c.nodes))
+			if err != nil || services.Len() != hi-lo { // or two names equal after UTF-8 repair
+				for i := lo; i < hi; i++ {
+					if err := one(i); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			for i := lo; i < hi; i++ {
+				res := byName[validUTF8(todo[i])]
+				if res == nil {
+					res = &result{}
+				}
+				results[i] = res.minus(c.base)
+			}
+			return nil
+		}
+		batches := (len(todo) + batchSize - 1) / batchSize
+		err = s.parallel(ctx, batches, len(todo), func(b int) error {
+			return batch(b*batchSize, min((b+1)*batchSize, len(todo)))
+		})
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -163,7 +207,11 @@ func (s *Set) evalPartitioned(ctx context.Context, txn storage.Transaction, f *e
 		e.res, e.gen = results[i], c.gen
 	}
 
-	ds := slices.Clone(c.base.ds)
+	n := len(c.base.ds)
+	for _, e := range c.services {
+		n += len(e.res.ds)
+	}
+	ds := append(make([]engine.Decision, 0, n), c.base.ds...)
 	rej := slices.Clone(c.base.rej)
 	for _, e := range c.services {
 		ds = append(ds, e.res.ds...)
@@ -172,7 +220,7 @@ func (s *Set) evalPartitioned(ctx context.Context, txn storage.Transaction, f *e
 	return resolve(ds), sortRejected(rej), nil
 }
 
-func (s *Set) evalWhole(ctx context.Context, txn storage.Transaction, f *engine.Facts) ([]engine.Decision, []engine.RejectedDecision, error) {
+func (s *Set) evalWhole(ctx context.Context, run evalRun, f *engine.Facts) ([]engine.Decision, []engine.RejectedDecision, error) {
 	c := &s.cache
 	if c.whole != nil && !c.dirty && c.wholeGen == c.gen {
 		s.count(1, 0)
@@ -191,7 +239,7 @@ func (s *Set) evalWhole(ctx context.Context, txn storage.Transaction, f *engine.
 		}
 		services = ast.NewTerm(objectFromPairs(pairs))
 	}
-	res, err := s.eval(ctx, txn, documentValue(f, services, c.alerts, c.sensor))
+	res, err := s.eval(ctx, run, documentValue(f, services, c.alerts, c.sensor, c.nodes))
 	if err != nil {
 		c.whole = nil
 		return nil, nil, err
@@ -210,9 +258,10 @@ func (s *Set) count(hits, misses int) {
 	}
 }
 
-// parallel runs fn(0..n-1) on up to GOMAXPROCS goroutines and returns the first error.
-func (s *Set) parallel(ctx context.Context, n int, fn func(i int) error) error {
-	workers := min(runtime.GOMAXPROCS(0), 8, (n+parallelMin-1)/parallelMin)
+// parallel runs fn(0..n-1) on up to GOMAXPROCS goroutines, one per parallelMin services of
+// the services the n calls cover, and returns the first error.
+func (s *Set) parallel(ctx context.Context, n, services int, fn func(i int) error) error {
+	workers := min(runtime.GOMAXPROCS(0), 8, n, (services+parallelMin-1)/parallelMin)
 	if workers <= 1 {
 		for i := range n {
 			if err := fn(i); err != nil {
@@ -250,33 +299,57 @@ func (s *Set) parallel(ctx context.Context, n int, fn func(i int) error) error {
 	return ctx.Err()
 }
 
+// evalRun is what the evaluations of one tick share: one read transaction (the store never
+// changes within a Set) and one cancellation watching the tick's context (without it, every
+// query starts a goroutine of its own to watch ctx). Metrics are not collected.
+type evalRun struct {
+	txn    storage.Transaction
+	cancel topdown.Cancel
+}
+
 // eval runs the prepared query on one input and decodes the decision set.
-func (s *Set) eval(ctx context.Context, txn storage.Transaction, input ast.Value) (*result, error) {
-	rs, err := s.pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalTransaction(txn))
+func (s *Set) eval(ctx context.Context, run evalRun, input ast.Value) (*result, error) {
+	elems, err := s.run(ctx, run, &s.pq, s.query, input)
 	if err != nil {
-		return nil, fmt.Errorf("policy: evaluate %s: %w", s.query, err)
+		return nil, err
+	}
+	res := &result{}
+	for _, el := range elems {
+		res.add(el)
+	}
+	return res, nil
+}
+
+// run evaluates pq (named query in errors) on one input and returns the elements of the set
+// or array it results in; none when it is undefined.
+func (s *Set) run(ctx context.Context, run evalRun, pq *rego.PreparedEvalQuery, query string, input ast.Value) ([]any, error) {
+	rs, err := pq.Eval(ctx, rego.EvalParsedInput(input), rego.EvalTransaction(run.txn),
+		rego.EvalExternalCancel(run.cancel), rego.EvalMetrics(metrics.NoOp()))
+	if err != nil {
+		return nil, fmt.Errorf("policy: evaluate %s: %w", query, err)
 	}
 	if len(rs) == 0 {
-		return &result{}, nil // undefined: nothing decided
+		return nil, nil // undefined: nothing decided
 	}
 	if len(rs) > 1 || len(rs[0].Expressions) != 1 {
-		return nil, fmt.Errorf("policy: query %s: %d results, want one decision set", s.query, len(rs))
+		return nil, fmt.Errorf("policy: query %s: %d results, want one decision set", query, len(rs))
 	}
 	v := rs[0].Expressions[0].Value
 	elems, ok := v.([]any)
 	if !ok {
-		return nil, fmt.Errorf("policy: query %s: result is %s, want a set or array of decisions", s.query, jsonKind(v))
+		return nil, fmt.Errorf("policy: query %s: result is %s, want a set or array of decisions", query, jsonKind(v))
 	}
-	res := &result{}
-	for _, el := range elems {
-		d, err := decodeDecision(el)
-		if err != nil {
-			res.rej = append(res.rej, engine.RejectedDecision{Raw: compactJSON(el), Error: err.Error()})
-			continue
-		}
-		res.ds = append(res.ds, d)
+	return elems, nil
+}
+
+// add decodes one element of the decision set into r.
+func (r *result) add(el any) {
+	d, err := decodeDecision(el)
+	if err != nil {
+		r.rej = append(r.rej, engine.RejectedDecision{Raw: compactJSON(el), Error: err.Error()})
+		return
 	}
-	return res, nil
+	r.ds = append(r.ds, d)
 }
 
 // decodeDecision checks the shape of one result element and validates it.
@@ -289,7 +362,7 @@ func decodeDecision(v any) (engine.Decision, error) {
 	for _, f := range []struct {
 		name string
 		dst  *string
-	}{{"action", &d.Action}, {"service", &d.Service}, {"replica", &d.Replica}, {"reason", &d.Reason}} {
+	}{{"action", &d.Action}, {"service", &d.Service}, {"replica", &d.Replica}, {"node", &d.Node}, {"reason", &d.Reason}} {
 		raw, ok := m[f.name]
 		if !ok {
 			continue
@@ -349,7 +422,7 @@ func resolve(ds []engine.Decision) []engine.Decision {
 		out = append(out, d)
 	}
 	slices.SortFunc(out, func(a, b engine.Decision) int {
-		return cmp.Or(cmp.Compare(a.Service, b.Service), cmp.Compare(a.Replica, b.Replica), cmp.Compare(a.Action, b.Action))
+		return cmp.Or(cmp.Compare(a.Service, b.Service), cmp.Compare(a.Node, b.Node), cmp.Compare(a.Replica, b.Replica), cmp.Compare(a.Action, b.Action))
 	})
 	return out
 }

@@ -16,6 +16,9 @@ type analysis struct {
 	// clock: some rule reads input.tick or input.time or calls a non-deterministic builtin
 	// (time.now_ns, http.send, ...), so cached decisions are valid for one tick only.
 	clock bool
+	// keys: when partitioned, the one service key variable (as compiled) of every rule that
+	// reads input.services; rules absent from it do not depend on services.
+	keys map[*ast.Rule]ast.Var
 }
 
 // analyse decides whether the compiled modules may be evaluated per service. It is
@@ -53,7 +56,7 @@ func analyse(c *ast.Compiler, modules map[string]*ast.Module) analysis {
 		}
 	}
 
-	var a analysis
+	a := analysis{keys: map[*ast.Rule]ast.Var{}}
 	for _, r := range rules {
 		st := ruleState{tainted: tainted}
 		st.walk(r, false)
@@ -73,6 +76,9 @@ func analyse(c *ast.Compiler, modules map[string]*ast.Module) analysis {
 				}
 				return analysis{reason: fmt.Sprintf("%s: rule %s aggregates or quantifies over services", loc(l), r.Head.Ref()), clock: a.clock}
 			}
+		}
+		for v := range st.keys {
+			a.keys[r] = v
 		}
 	}
 	a.partitioned = true

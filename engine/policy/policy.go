@@ -7,9 +7,11 @@
 // without a JSON round-trip, and, when static analysis of the compiled modules shows that no
 // rule relates two services to each other, the policy is evaluated per service, with
 // input.services holding only that service, and each service's decisions are cached until
-// its facts, the alerts, the sensor statuses or the revision change. Policies that read the
-// document as a whole (count(input.services), input.services["db"], joins over two services)
-// are evaluated in one query instead; see Set.Partitioned.
+// its facts, the alerts, the sensor statuses or the revision change. The changed services are
+// evaluated sixteen to a query through keyed copies of the query's rules, which say which
+// service each decision came from (batch.go). Policies that read the document as a whole
+// (count(input.services), input.services["db"], joins over two services) are evaluated in one
+// query instead; see Set.Partitioned.
 package policy
 
 import (
@@ -100,6 +102,7 @@ type Set struct {
 	files    []string // relative to dir, slash-separated, sorted
 	rev      string
 	pq       rego.PreparedEvalQuery
+	kq       *rego.PreparedEvalQuery // the keyed query (batch.go); nil: one service per query
 	store    storage.Store
 	plan     analysis
 	rules    engine.Rules
@@ -205,7 +208,10 @@ func load(ctx context.Context, dir string, opt Options, counters *cacheCounters,
 		return nil, loadError(errs)
 	}
 
-	compiler := ast.NewCompiler().WithStrict(!opt.Lax).WithEnablePrintStatements(false).WithCapabilities(capabilities())
+	newCompiler := func() *ast.Compiler {
+		return ast.NewCompiler().WithStrict(!opt.Lax).WithEnablePrintStatements(false).WithCapabilities(capabilities())
+	}
+	compiler := newCompiler()
 	if compiler.Compile(modules); compiler.Failed() {
 		return nil, loadError(flattenAST(compiler.Errors))
 	}
@@ -238,6 +244,13 @@ func load(ctx context.Context, dir string, opt Options, counters *cacheCounters,
 	}
 
 	plan := analyse(compiler, modules)
+	var kq *rego.PreparedEvalQuery
+	if opt.Partition != PartitionWhole {
+		var why string
+		if kq, why = prepareKeyed(ctx, compiler, modules, opt.Query, plan, newCompiler, store); kq == nil && plan.partitioned {
+			opt.Log.Debug("policy: changed services are evaluated one per query", "policy_rev", rev, "err", why)
+		}
+	}
 	switch opt.Partition {
 	case PartitionService:
 		plan.partitioned, plan.reason = true, ""
@@ -250,7 +263,7 @@ func load(ctx context.Context, dir string, opt Options, counters *cacheCounters,
 		rels[i] = f.rel
 	}
 	return &Set{
-		dir: dir, query: opt.Query, files: rels, rev: rev, pq: pq, store: store, plan: plan, rules: rules,
+		dir: dir, query: opt.Query, files: rels, rev: rev, pq: pq, kq: kq, store: store, plan: plan, rules: rules,
 		log: opt.Log, counters: counters,
 	}, nil
 }
