@@ -48,7 +48,7 @@ echo
 echo "== anomaly: live, the shop under steady load for 10 minutes (1200 ticks of 0.5 s): no high tick;"
 echo "   then latency, CPU and leak faults: high within 10 ticks each (tests TestAnomalyRisesOnFaults)"
 mkdir -p dist/bench
-if ARES_ANOMALY_STEADY=10m go test -count=1 -timeout 25m -run 'TestAnomalyRisesOnFaults' -v ./tests/ >dist/bench/anomaly-live.log 2>&1; then
+if ANOMALY_BENCH_STEADY=10m go test -count=1 -timeout 25m -run 'TestAnomalyRisesOnFaults' -v ./tests/ >dist/bench/anomaly-live.log 2>&1; then
 	grep -E 'steady ticks seen|ticks after the injection' dist/bench/anomaly-live.log | sed 's/^ *anomaly_test.go:[0-9]*: /  /'
 	echo "  PASS"
 else

@@ -104,14 +104,14 @@ func (w *riskWatch) lastTick() uint64 {
 // tick, a 40-tick warm-up). Once warm, a steady stretch gives no high risk for any service;
 // then a 500 ms latency, a CPU burn and a memory leak, one after the other on product, each
 // raise product's risk to high within 10 ticks of the injection. The bench's version
-// (ARES_ANOMALY_STEADY=10m, scripts/bench.sh anomaly) runs the steady stretch for 10 minutes
+// (ANOMALY_BENCH_STEADY=10m, scripts/bench.sh anomaly) runs the steady stretch for 10 minutes
 // (1200 ticks); here it is 40 ticks.
 func TestAnomalyRisesOnFaults(t *testing.T) {
 	steady := uint64(40)
-	if v := os.Getenv("ARES_ANOMALY_STEADY"); v != "" {
+	if v := os.Getenv("ANOMALY_BENCH_STEADY"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 20*time.Second {
-			t.Fatalf("ARES_ANOMALY_STEADY=%q: want a duration of at least 20s", v)
+			t.Fatalf("ANOMALY_BENCH_STEADY=%q: want a duration of at least 20s", v)
 		}
 		steady = uint64(d / (500 * time.Millisecond))
 	}
