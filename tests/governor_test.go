@@ -177,17 +177,7 @@ func pendingFor(t *testing.T, addr, replica string) *engine.Approval {
 }
 
 func decide(t *testing.T, addr, token, id, body string) int {
-	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/api/v1/approvals/"+id, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
+	return post(t, addr, token, "/api/v1/approvals/"+id, body)
 }
 
 // An action that needs approval runs only after approval: three crashed replicas whose

@@ -544,17 +544,7 @@ func TestDashboardServedByAresRun(t *testing.T) {
 		t.Errorf("GET /api/v1/facts: %d %.200s", code, body)
 	}
 	pause := func(token string) int {
-		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/api/v1/pause", strings.NewReader(`{"service": "web", "why": "e2e test"}`))
-		req.Header.Set("Content-Type", "application/json")
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		return post(t, addr, token, "/api/v1/pause", `{"service": "web", "why": "e2e test"}`)
 	}
 	if code := pause(""); code != http.StatusUnauthorized {
 		t.Fatalf("pause without a token: %d, want 401", code)

@@ -127,17 +127,3 @@ func TestSwarmDrainOfTheLastNodeIsRefused(t *testing.T) {
 		return err == nil && strings.Contains(string(out), "node/"+self) && strings.Contains(string(out), refused)
 	})
 }
-
-func post(t *testing.T, addr, token, path, body string) int {
-	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
