@@ -40,6 +40,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/ares-sre/ares/engine"
+	k8ssensor "github.com/ares-sre/ares/sensors/kubernetes"
 )
 
 // Labels and annotations the actuator reads and writes (the kubernetes sensor reads the same).
@@ -141,27 +142,6 @@ func (a *Actuator) call(ctx context.Context, f func(context.Context) error) erro
 	return f(ctx)
 }
 
-// serviceName is the sensor's grouping: ares.service, else app.kubernetes.io/name, else fallback.
-func serviceName(l map[string]string, fallback string) string {
-	if n := l[LabelService]; n != "" {
-		return n
-	}
-	if n := l[LabelAppName]; n != "" {
-		return n
-	}
-	return fallback
-}
-
-func ownerName(p *corev1.Pod) string {
-	if o := metav1.GetControllerOf(p); o != nil {
-		if h := p.Labels[podTemplateHashLabel]; o.Kind == "ReplicaSet" && h != "" {
-			return strings.TrimSuffix(o.Name, "-"+h)
-		}
-		return o.Name
-	}
-	return p.Name
-}
-
 // evict evicts the replica's pod, unless it is already gone or replaced.
 func (a *Actuator) evict(ctx context.Context, act engine.Action) (string, error) {
 	var list *corev1.PodList
@@ -175,7 +155,7 @@ func (a *Actuator) evict(ctx context.Context, act engine.Action) (string, error)
 	var pod *corev1.Pod
 	for i := range list.Items {
 		p := &list.Items[i]
-		if p.Name == act.Replica && serviceName(p.Labels, ownerName(p)) == act.Service {
+		if p.Name == act.Replica && k8ssensor.ServiceName(p.Labels, k8ssensor.OwnerName(p)) == act.Service {
 			pod = p
 			break
 		}
@@ -244,12 +224,12 @@ func (a *Actuator) workloads(ctx context.Context, service string) ([]workload, e
 	}
 	var out []workload
 	for _, d := range ds.Items {
-		if a.sel.Matches(labels.Set(d.Spec.Template.Labels)) && serviceName(d.Spec.Template.Labels, d.Name) == service {
+		if a.sel.Matches(labels.Set(d.Spec.Template.Labels)) && k8ssensor.ServiceName(d.Spec.Template.Labels, d.Name) == service {
 			out = append(out, workload{kindDeployment, d.Namespace, d.Name, d.Annotations})
 		}
 	}
 	for _, s := range ss.Items {
-		if a.sel.Matches(labels.Set(s.Spec.Template.Labels)) && serviceName(s.Spec.Template.Labels, s.Name) == service {
+		if a.sel.Matches(labels.Set(s.Spec.Template.Labels)) && k8ssensor.ServiceName(s.Spec.Template.Labels, s.Name) == service {
 			out = append(out, workload{kindStatefulSet, s.Namespace, s.Name, s.Annotations})
 		}
 	}
@@ -375,7 +355,7 @@ func (a *Actuator) Reconcile(ctx context.Context, act engine.Action) engine.Outc
 	seen := 0
 	for i := range list.Items {
 		p := &list.Items[i]
-		if serviceName(p.Labels, ownerName(p)) != act.Service || p.DeletionTimestamp != nil {
+		if k8ssensor.ServiceName(p.Labels, k8ssensor.OwnerName(p)) != act.Service || p.DeletionTimestamp != nil {
 			continue
 		}
 		if act.Replica != "" && p.Name == act.Replica && act.Sensed != nil && act.Sensed.ID != "" && string(p.UID) != act.Sensed.ID {

@@ -241,7 +241,7 @@ func (s *Sensor) Collect(ctx context.Context, f *engine.Facts) error {
 		if p.DeletionTimestamp != nil {
 			continue // on its way out; its controller counts it gone
 		}
-		bySvc[ServiceName(p.Labels, ownerName(p))] = append(bySvc[ServiceName(p.Labels, ownerName(p))], p)
+		bySvc[ServiceName(p.Labels, OwnerName(p))] = append(bySvc[ServiceName(p.Labels, OwnerName(p))], p)
 	}
 	for name := range work {
 		if _, ok := bySvc[name]; !ok {
@@ -303,9 +303,9 @@ func ServiceName(l map[string]string, fallback string) string {
 	return fallback
 }
 
-// ownerName is the name of the Deployment or StatefulSet that owns p (a ReplicaSet's name less
+// OwnerName is the name of the Deployment or StatefulSet that owns p (a ReplicaSet's name less
 // its pod-template-hash suffix), else the pod's own name.
-func ownerName(p *corev1.Pod) string {
+func OwnerName(p *corev1.Pod) string {
 	for _, o := range p.OwnerReferences {
 		if o.Controller == nil || !*o.Controller {
 			continue
