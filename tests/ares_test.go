@@ -115,6 +115,11 @@ func startAres(t *testing.T, policies, label string, args ...string) *aresProc {
 			_ = cmd.Process.Kill()
 			<-done
 		}
+		// What ARES created in the test's scope (a recycled or scaled-out replica is a new
+		// container with the scope's labels) goes too, now that nothing recreates it.
+		if k, v, ok := strings.Cut(label, "="); ok {
+			dockertest.RemoveLabelled(t, map[string]string{k: v})
+		}
 		if t.Failed() {
 			t.Logf("ares stderr:\n%s", tail(p.stderr.String(), 60))
 			t.Logf("ares stdout:\n%s", tail(p.stdout.String(), 30))
