@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/moby/moby/client"
 )
@@ -42,6 +43,19 @@ func Crash(t testing.TB, id string) {
 			return
 		}
 		t.Fatalf("dockertest: crash %s: kill pid %d: %v", short(id), c.State.Pid, err)
+	}
+	// As `docker kill` does, return once the daemon has seen the process die: its state lags
+	// the signal by the time containerd takes to report the exit. The pid changes then (0 when
+	// exited, another one when something restarted it already).
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		res, err := Client(t).ContainerInspect(context.Background(), id, client.ContainerInspectOptions{})
+		if err != nil || res.Container.State == nil || res.Container.State.Pid != c.State.Pid {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dockertest: crash %s: pid %d killed, but the daemon still reports it after 10s", short(id), c.State.Pid)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
