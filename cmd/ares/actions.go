@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,12 +17,7 @@ import (
 	"github.com/ares-sre/ares/engine/journal"
 )
 
-type actionsOpts struct {
-	cf      configFlags
-	since   time.Duration
-	service string
-	output  string
-}
+type actionsOpts = listOpts
 
 func newActionsCmd() *cobra.Command {
 	o := actionsOpts{}
@@ -47,61 +41,39 @@ revision) extended with verdict, why and outcome.`,
 			return runActions(cmd.Context(), o, cmd.OutOrStdout())
 		},
 	}
-	o.cf.register(cmd)
-	cmd.Flags().DurationVar(&o.since, "since", 24*time.Hour, "how far back")
-	cmd.Flags().StringVar(&o.service, "service", "", "only this service")
-	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	o.register(cmd, 24*time.Hour, "only this service")
 	return cmd
 }
 
 func runActions(ctx context.Context, o actionsOpts, w io.Writer) error {
-	if err := checkOutput(o.output); err != nil {
-		return err
-	}
-	j, err := openJournal(ctx, o.cf)
-	if err != nil {
-		return err
-	}
-	defer j.Close()
-	recs, err := j.Actions(ctx, journal.Query{Since: time.Now().Add(-o.since), Service: o.service})
-	if err != nil {
-		return fmt.Errorf("actions: %w", err)
-	}
-	if o.output == "json" {
-		if recs == nil {
-			recs = []journal.DecisionRecord{}
-		}
-		return writeJSON(w, recs)
-	}
-	if len(recs) == 0 {
-		fmt.Fprintf(w, "no decisions in the last %s\n", o.since)
-		return nil
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tSERVICE\tTARGET\tACTION\tVERDICT\tRESULT\tDURATION\tREASON")
-	for _, r := range recs {
-		result, dur := "-", "-"
-		if r.Outcome != nil {
-			result = r.Outcome.Result
-			if r.Outcome.Error != "" {
-				result += ": " + clip(r.Outcome.Error, 60)
+	return journalList[journal.DecisionRecord]{
+		name: "actions", what: "decisions",
+		header: "TIME\tSERVICE\tTARGET\tACTION\tVERDICT\tRESULT\tDURATION\tREASON",
+		fetch: func(ctx context.Context, j journal.Store, q journal.Query) ([]journal.DecisionRecord, error) {
+			return j.Actions(ctx, q)
+		},
+		row: func(r journal.DecisionRecord) []string {
+			result, dur := "-", "-"
+			if r.Outcome != nil {
+				result = r.Outcome.Result
+				if r.Outcome.Error != "" {
+					result += ": " + clip(r.Outcome.Error, 60)
+				}
+				dur = r.Outcome.Duration.Round(time.Millisecond).String()
+			} else if r.Verdict == engine.VerdictAdmit {
+				result = "unfinished"
 			}
-			dur = r.Outcome.Duration.Round(time.Millisecond).String()
-		} else if r.Verdict == engine.VerdictAdmit {
-			result = "unfinished"
-		}
-		reason := r.Result.Reason
-		if r.Why != "" {
-			reason += " [" + r.Why + "]"
-		}
-		svc := r.Result.Service
-		if svc == "" {
-			svc = "-" // a node-level action (drain): the target names the node
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", stamp(r.Timestamp), svc, r.Result.Target(),
-			r.Result.Action, r.Verdict, result, dur, reason)
-	}
-	return tw.Flush()
+			reason := r.Result.Reason
+			if r.Why != "" {
+				reason += " [" + r.Why + "]"
+			}
+			svc := r.Result.Service
+			if svc == "" {
+				svc = "-" // a node-level action (drain): the target names the node
+			}
+			return []string{stamp(r.Timestamp), svc, r.Result.Target(), r.Result.Action, string(r.Verdict), result, dur, reason}
+		},
+	}.print(ctx, o, w)
 }
 
 // journalConfig is the journal's own configuration from ares.yaml; run.go opens the same.

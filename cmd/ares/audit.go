@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -12,12 +10,7 @@ import (
 	"github.com/ares-sre/ares/engine/journal"
 )
 
-type auditOpts struct {
-	cf      configFlags
-	since   time.Duration
-	service string
-	output  string
-}
+type auditOpts = listOpts
 
 func newAuditCmd() *cobra.Command {
 	o := auditOpts{}
@@ -36,45 +29,27 @@ page and at GET /api/v1/audit (docs/api.md).`,
 			return runAudit(cmd.Context(), o, cmd.OutOrStdout())
 		},
 	}
-	o.cf.register(cmd)
-	cmd.Flags().DurationVar(&o.since, "since", 7*24*time.Hour, "how far back")
-	cmd.Flags().StringVar(&o.service, "service", "", "only calls on this service (and those on every service)")
-	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	o.register(cmd, 7*24*time.Hour, "only calls on this service (and those on every service)")
 	return cmd
 }
 
 func runAudit(ctx context.Context, o auditOpts, w io.Writer) error {
-	if err := checkOutput(o.output); err != nil {
-		return err
-	}
-	j, err := openJournal(ctx, o.cf)
-	if err != nil {
-		return err
-	}
-	defer j.Close()
-	list, err := j.AuditLog(ctx, journal.Query{Since: time.Now().Add(-o.since), Service: o.service})
-	if err != nil {
-		return err
-	}
-	if o.output == "json" {
-		return writeJSON(w, list)
-	}
-	if len(list) == 0 {
-		fmt.Fprintf(w, "no control requests in the last %s\n", o.since)
-		return nil
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "AT\tWHO\tFROM\tVIA\tOP\tTARGET\tRESULT\tWHY")
-	for _, r := range list {
-		op := r.Op
-		if r.Detail != "" {
-			op += " " + r.Detail
-		}
-		from := r.Remote
-		if from == "" {
-			from = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", stamp(r.At), r.Who, from, r.Via, op, r.Target, r.Result, clip(r.Why, 80))
-	}
-	return tw.Flush()
+	return journalList[journal.AuditRecord]{
+		name: "audit", what: "control requests",
+		header: "AT\tWHO\tFROM\tVIA\tOP\tTARGET\tRESULT\tWHY",
+		fetch: func(ctx context.Context, j journal.Store, q journal.Query) ([]journal.AuditRecord, error) {
+			return j.AuditLog(ctx, q)
+		},
+		row: func(r journal.AuditRecord) []string {
+			op := r.Op
+			if r.Detail != "" {
+				op += " " + r.Detail
+			}
+			from := r.Remote
+			if from == "" {
+				from = "-"
+			}
+			return []string{stamp(r.At), r.Who, from, r.Via, op, r.Target, r.Result, clip(r.Why, 80)}
+		},
+	}.print(ctx, o, w)
 }

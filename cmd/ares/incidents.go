@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -12,12 +11,7 @@ import (
 	"github.com/ares-sre/ares/engine/journal"
 )
 
-type incidentsOpts struct {
-	cf      configFlags
-	since   time.Duration
-	service string
-	output  string
-}
+type incidentsOpts = listOpts
 
 func newIncidentsCmd() *cobra.Command {
 	o := incidentsOpts{}
@@ -38,49 +32,28 @@ first bad facts to healthy ones.`,
 			return runIncidents(cmd.Context(), o, cmd.OutOrStdout())
 		},
 	}
-	o.cf.register(cmd)
-	cmd.Flags().DurationVar(&o.since, "since", 24*time.Hour, "how far back")
-	cmd.Flags().StringVar(&o.service, "service", "", "only this service")
-	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	o.register(cmd, 24*time.Hour, "only this service")
 	return cmd
 }
 
 func runIncidents(ctx context.Context, o incidentsOpts, w io.Writer) error {
-	if err := checkOutput(o.output); err != nil {
-		return err
-	}
-	j, err := openJournal(ctx, o.cf)
-	if err != nil {
-		return err
-	}
-	defer j.Close()
-	list, err := j.Incidents(ctx, journal.Query{Since: time.Now().Add(-o.since), Service: o.service})
-	if err != nil {
-		return fmt.Errorf("incidents: %w", err)
-	}
-	if o.output == "json" {
-		if list == nil {
-			list = []journal.Incident{}
-		}
-		return writeJSON(w, list)
-	}
-	if len(list) == 0 {
-		fmt.Fprintf(w, "no incidents in the last %s\n", o.since)
-		return nil
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "OPENED\tSERVICE\tSTATUS\tACTIONS\tDETECT\tRECOVER\tRESOLVED\tLAST ACTION\tREASON")
-	for _, in := range list {
-		recover := "-"
-		if in.Status == journal.IncidentResolved {
-			recover = in.TimeToRecover.Round(time.Second).String()
-		}
-		status := in.Status
-		if in.NeedsHuman {
-			status += ", NEEDS HUMAN" // escalated: automation for the service is paused
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", stamp(in.OpenedAt), in.Service, status, in.Actions,
-			in.TimeToDetect.Round(time.Second), recover, stamp(in.ResolvedAt), in.LastAction, clip(in.Reason, 80))
-	}
-	return tw.Flush()
+	return journalList[journal.Incident]{
+		name: "incidents", what: "incidents",
+		header: "OPENED\tSERVICE\tSTATUS\tACTIONS\tDETECT\tRECOVER\tRESOLVED\tLAST ACTION\tREASON",
+		fetch: func(ctx context.Context, j journal.Store, q journal.Query) ([]journal.Incident, error) {
+			return j.Incidents(ctx, q)
+		},
+		row: func(in journal.Incident) []string {
+			recover := "-"
+			if in.Status == journal.IncidentResolved {
+				recover = in.TimeToRecover.Round(time.Second).String()
+			}
+			status := in.Status
+			if in.NeedsHuman {
+				status += ", NEEDS HUMAN" // escalated: automation for the service is paused
+			}
+			return []string{stamp(in.OpenedAt), in.Service, status, fmt.Sprint(in.Actions),
+				in.TimeToDetect.Round(time.Second).String(), recover, stamp(in.ResolvedAt), in.LastAction, clip(in.Reason, 80)}
+		},
+	}.print(ctx, o, w)
 }
