@@ -251,9 +251,19 @@ func (g *Governor) pausedWhy(service string, now time.Time) string {
 func (g *Governor) Annotate(f *engine.Facts, now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.expireApprovals(now)
+	var pending map[string]int // service → its pending approvals, counted once per tick
+	for _, ap := range g.appr {
+		if ap.Status == engine.ApprovalPending {
+			if pending == nil {
+				pending = map[string]int{}
+			}
+			pending[ap.Decision.Service]++
+		}
+	}
 	for name, s := range f.Services {
 		st := g.svcs[name]
-		h := &engine.History{SecondsSinceLastAction: HistoryCap, Paused: g.pausedWhy(name, now) != ""}
+		h := &engine.History{SecondsSinceLastAction: HistoryCap, Paused: g.pausedWhy(name, now) != "", PendingApprovals: pending[name]}
 		if st != nil {
 			g.verifyFix(st, s, now)
 			h.LadderStep, h.LastActionVerified, h.Verifying = st.ladder, st.verified, st.verify != nil
@@ -267,12 +277,6 @@ func (g *Governor) Annotate(f *engine.Facts, now time.Time) {
 				if now.Sub(t) <= Window {
 					h.Actions10m++
 				}
-			}
-		}
-		g.expireApprovals(now)
-		for _, ap := range g.appr {
-			if ap.Decision.Service == name && ap.Status == engine.ApprovalPending {
-				h.PendingApprovals++
 			}
 		}
 		for i := range s.Replicas {
