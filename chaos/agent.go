@@ -39,6 +39,19 @@ type target struct {
 	path string // the container's executable (the shop binary for shop faults)
 }
 
+// InterruptedError is Inject's error when its context was cancelled while the fault was
+// being injected and every target it may have reached was reverted: nothing is left behind.
+type InterruptedError struct {
+	Fault Fault
+	Err   error // the injection's own error (usually the context's)
+}
+
+func (e *InterruptedError) Error() string {
+	return fmt.Sprintf("chaos: %s interrupted while injecting, every target reverted: %v", e.Fault.Kind, e.Err)
+}
+
+func (e *InterruptedError) Unwrap() error { return e.Err }
+
 // Inject resolves the fault's targets and injects it. The injection reverts itself when
 // f.Duration ends or ctx is cancelled (with a fresh context, so a cancelled ctx still
 // reverts); Done is closed after that. Kill and stop injections also end early once every
@@ -47,7 +60,9 @@ type target struct {
 // returned injection is already done.
 //
 // When injecting into one of several targets fails, the ones already hit are reverted and
-// the error returned.
+// the error returned. When ctx is cancelled during the injection, the target being hit is
+// reverted too (the engine may carry out a call its client gave up on), and the error is an
+// *InterruptedError if every revert succeeded.
 func (a *Agent) Inject(ctx context.Context, f Fault) (*Injection, error) {
 	if err := f.Validate(); err != nil {
 		return nil, fmt.Errorf("chaos: %w", err)
@@ -78,12 +93,24 @@ func (a *Agent) Inject(ctx context.Context, f Fault) (*Injection, error) {
 				// Interrupted mid-call: the engine may still carry it out (a stop goes on).
 				hit = targets[:n+1]
 			}
+			reverted := true
 			for _, done := range hit {
-				if _, rerr := a.revert(rctx, f, done); rerr != nil {
-					err = errors.Join(err, fmt.Errorf("chaos: revert %s %s: %w", f.Kind, done.Name, rerr))
+				rdetail, rerr := a.revert(rctx, f, done)
+				if rerr != nil {
+					rerr = fmt.Errorf("chaos: revert %s %s: %w", f.Kind, done.Name, rerr)
+					a.emit(EventError, f, done.Name, rerr.Error())
+					err = errors.Join(err, rerr)
+					reverted = false
+					continue
+				}
+				if rdetail != "" {
+					a.emit(EventRevert, f, done.Name, rdetail)
 				}
 			}
 			cancel()
+			if ctx.Err() != nil && reverted {
+				return nil, &InterruptedError{Fault: f, Err: err}
+			}
 			return nil, err
 		}
 		a.emit(EventInject, f, t.Name, detail)

@@ -2,12 +2,15 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -224,6 +227,68 @@ func TestPauseIsRevertedWhenTheContextIsCancelled(t *testing.T) {
 	if st := inspect(t, id); st.status != "running" || st.paused {
 		t.Fatalf("after cancel: %+v, want running", st)
 	}
+}
+
+// Ctrl-C can land while the pause call is in flight: the engine pauses the container, but
+// the client gives up and sees only its context's error. The agent must revert that target
+// anyway, say so, and return an *InterruptedError. The request hook plays the engine that
+// carried the call out: it pauses the container through another client, then cancels.
+func TestInterruptedMidInjectionIsReverted(t *testing.T) {
+	shared := dockertest.Client(t)
+	label := fmt.Sprintf("ares.chaos.test=%d", time.Now().UnixNano())
+	id := dockertest.Run(t, dockertest.Spec{Name: name(t, "midpause"), Labels: labels(label, "victim")})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var hooked atomic.Bool
+	cli, err := client.New(client.FromEnv, client.WithAPIVersion(shared.ClientVersion()),
+		client.WithHTTPRequestHook(func(r *http.Request) error {
+			if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/pause") {
+				return nil
+			}
+			hooked.Store(true)
+			if _, err := shared.ContainerPause(context.Background(), id, client.ContainerPauseOptions{}); err != nil {
+				return err
+			}
+			cancel()
+			return ctx.Err()
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	rec := &recorder{}
+	agent := New(cli, Options{Labels: []string{label}, Progress: rec.add})
+
+	inj, err := agent.Inject(ctx, Fault{Kind: Pause, Service: "victim", Duration: time.Minute})
+	if !hooked.Load() {
+		t.Fatal("the pause request never reached the hook")
+	}
+	var ie *InterruptedError
+	if inj != nil || !errors.As(err, &ie) {
+		t.Fatalf("Inject = %v, %v; want nil, *InterruptedError", inj, err)
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("error %v does not wrap context.Canceled", err)
+	}
+	if st := inspect(t, id); st.status != "running" || st.paused {
+		t.Fatalf("after an interrupted pause the container is %+v, want running", st)
+	}
+	kinds := rec.kinds()
+	if !slices.Contains(kinds, EventError+":"+containerName(t, id)) || !slices.Contains(kinds, EventRevert+":"+containerName(t, id)) {
+		t.Errorf("events %v: want the error and the revert of the target", kinds)
+	}
+	if n := len(agent.Active()); n != 0 {
+		t.Errorf("%d injections still active", n)
+	}
+}
+
+func containerName(t *testing.T, id string) string {
+	t.Helper()
+	res, err := dockertest.Client(t).ContainerInspect(context.Background(), id, client.ContainerInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimPrefix(res.Container.Name, "/")
 }
 
 func TestRevertAllAndReplicaSelection(t *testing.T) {

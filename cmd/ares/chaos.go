@@ -241,6 +241,17 @@ func runFault(ctx context.Context, o faultOpts, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stdout, "%s %s\n", verb, f)
 	}
 	inj, err := agent.Inject(ctx, f)
+	var ie *chaos.InterruptedError
+	if errors.As(err, &ie) {
+		// Ctrl-C while the fault was going in: the agent reverted what it may have reached.
+		if o.output == "json" {
+			rep := faultReport{Fault: f, Events: tl.all(), Error: err.Error()}
+			if werr := writeJSON(stdout, rep); werr != nil {
+				return werr
+			}
+		}
+		return &exitError{code: 130, err: errors.New("interrupted: every fault reverted")}
+	}
 	if err != nil {
 		return err
 	}
