@@ -15,6 +15,7 @@ import (
 // Expectation kinds.
 const (
 	ExpectHealthy      = "healthy"      // service X healthy [within D]
+	ExpectRecovered    = "recovered"    // service X recovered [within D]
 	ExpectAction       = "action"       // action A on X [within D]
 	ExpectDecision     = "decision"     // decision A on X [within D]
 	ExpectNoAction     = "no_action"    // no action [A] on X
@@ -46,6 +47,7 @@ type Expectation struct {
 // Forms lists the expectation forms, for error messages and docs.
 var Forms = []string{
 	"service X healthy within D",
+	"service X recovered [within D]",
 	"action A on X [within D]",
 	"decision A on X [within D]",
 	"no action [A] on X",
@@ -59,7 +61,7 @@ var Forms = []string{
 }
 
 var (
-	reHealthy    = regexp.MustCompile(`^service (\S+) healthy(?: within (\S+))?$`)
+	reHealthy    = regexp.MustCompile(`^service (\S+) (healthy|recovered)(?: within (\S+))?$`)
 	reAction     = regexp.MustCompile(`^(action|decision) (\S+) on (\S+)(?: within (\S+))?$`)
 	reNoAction   = regexp.MustCompile(`^no (?:action|actions)(?: (\S+))? on (\S+)$`)
 	reAtMost     = regexp.MustCompile(`^at most (\d+) (\S+) on (\S+)$`)
@@ -108,8 +110,11 @@ func ParseExpectation(text string) (*Expectation, error) {
 	case reHealthy.MatchString(s):
 		m := reHealthy.FindStringSubmatch(s)
 		e.Kind, e.Service = ExpectHealthy, m[1]
-		if m[2] != "" {
-			e.Within, err = dur(m[2])
+		if m[2] == "recovered" {
+			e.Kind = ExpectRecovered
+		}
+		if m[3] != "" {
+			e.Within, err = dur(m[3])
 		}
 	case reAction.MatchString(s):
 		m := reAction.FindStringSubmatch(s)
@@ -174,7 +179,7 @@ func ParseExpectation(text string) (*Expectation, error) {
 // Live reports whether the expectation can be checked while the scenario runs (wait until).
 func (e *Expectation) Live() bool {
 	switch e.Kind {
-	case ExpectHealthy, ExpectReplicas, ExpectAction, ExpectDecision, ExpectEscalation, ExpectNewTraffic:
+	case ExpectHealthy, ExpectRecovered, ExpectReplicas, ExpectAction, ExpectDecision, ExpectEscalation, ExpectNewTraffic:
 		return true
 	}
 	return false
@@ -196,11 +201,14 @@ func (e *Expectation) Evaluate(r *Record) Result {
 
 func (e *Expectation) judge(r *Record) (bool, string) {
 	switch e.Kind {
-	case ExpectHealthy:
+	case ExpectHealthy, ExpectRecovered:
 		anchor := r.Anchor(e.Service)
-		at, ok, why := r.RecoveredAt(e.Service)
+		at, ok, wasDown, why := r.recovery(e.Service)
 		if !ok {
 			return false, why
+		}
+		if e.Kind == ExpectRecovered && !wasDown {
+			return false, "not seen down or unhealthy after the injection"
 		}
 		took := at.Sub(anchor)
 		if e.Within > 0 && took > e.Within {

@@ -1,10 +1,14 @@
 package scenario
 
 import (
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 
 	"github.com/ares-sre/ares/chaos"
 	"github.com/ares-sre/ares/chaos/load"
@@ -85,6 +89,9 @@ func TestEvaluateAgainstRecord(t *testing.T) {
 		{"service product healthy within 5s", true, "healthy again 1.75s after the injection"},
 		{"service product healthy within 1s", false, "later than 1s"},
 		{"service gateway healthy within 1s", true, "never seen unhealthy"},
+		{"service product recovered", true, "healthy again 1.75s after the injection (down or unhealthy from 250ms to 1.5s)"},
+		{"service product recovered within 1s", false, "later than 1s"},
+		{"service gateway recovered", false, "not seen down or unhealthy after the injection"},
 		{"action restart on product", true, "admit product/product-1 (ok) 200ms after the injection"},
 		{"action restart on product within 100ms", false, "later than 100ms"},
 		{"action recycle on product", false, "no recycle on product (ARES governed: admit restart, suppress restart)"},
@@ -275,5 +282,31 @@ func TestMemoryAtEnd(t *testing.T) {
 	}
 	if _, err := ParseExpectation("memory of product <= 150% at end"); err == nil {
 		t.Error("150% accepted")
+	}
+}
+
+// The observer scrapes a replica where the host reaches it: its port published on loopback
+// (or a wildcard), not its bridge address, which it uses only when nothing is published.
+func TestMetricsAddrPrefersThePublishedPort(t *testing.T) {
+	bridge := &network.EndpointSettings{IPAddress: netip.MustParseAddr("172.18.0.5")}
+	nets := &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{"shop": bridge}}
+	for _, tc := range []struct {
+		name   string
+		c      container.Summary
+		expect string
+	}{
+		{"published on loopback", container.Summary{Labels: map[string]string{"ares.metrics.port": "9100"}, NetworkSettings: nets,
+			Ports: []container.PortSummary{{PrivatePort: 8080, PublicPort: 40000, Type: "tcp"}, {IP: netip.MustParseAddr("127.0.0.1"), PrivatePort: 9100, PublicPort: 41000, Type: "tcp"}}},
+			"127.0.0.1:41000"},
+		{"published on every address", container.Summary{NetworkSettings: nets,
+			Ports: []container.PortSummary{{IP: netip.MustParseAddr("0.0.0.0"), PrivatePort: 8080, PublicPort: 42000, Type: "tcp"}}},
+			"127.0.0.1:42000"},
+		{"not published", container.Summary{NetworkSettings: nets, Ports: []container.PortSummary{{PrivatePort: 8080, Type: "tcp"}}},
+			"172.18.0.5:8080"},
+		{"nothing at all", container.Summary{}, ""},
+	} {
+		if got := metricsAddr(tc.c); got != tc.expect {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.expect)
+		}
 	}
 }

@@ -73,37 +73,26 @@ func (o DockerObserver) Observe(ctx context.Context, services []string) (map[str
 	return out, nil
 }
 
-// requests reads the replica's served API requests from its /metrics (the port of label
-// ares.metrics.port, else 8080, at its address on its first network: the host reaches a
-// bridge network's addresses): the sum of shop_http_requests_total (or http_requests_total)
-// over every route but the health, readiness and metrics endpoints.
+// requests reads the replica's served API requests from its /metrics: the sum of
+// shop_http_requests_total (or http_requests_total) over every route but the health,
+// readiness and metrics endpoints. The endpoint is the port of label ares.metrics.port (else
+// 8080) where it is published on the host (127.0.0.1 for a loopback or wildcard binding, as
+// ARES's metrics sensor does), else at the replica's address on its first network, which
+// only a runner inside that network reaches.
 func (o DockerObserver) requests(ctx context.Context, c container.Summary) (float64, bool) {
-	port := c.Labels["ares.metrics.port"]
-	if port == "" {
-		port = "8080"
+	addr := metricsAddr(c)
+	if addr == "" {
+		return 0, false
 	}
 	path := c.Labels["ares.metrics.path"]
 	if path == "" {
 		path = "/metrics"
 	}
-	if c.NetworkSettings == nil {
-		return 0, false
-	}
-	var ip string
-	for _, name := range sortedKeys(c.NetworkSettings.Networks) {
-		if ep := c.NetworkSettings.Networks[name]; ep != nil && ep.IPAddress.IsValid() {
-			ip = ep.IPAddress.Unmap().String()
-			break
-		}
-	}
-	if ip == "" {
-		return 0, false
-	}
 	hc := o.HTTP
 	if hc == nil {
 		hc = &http.Client{Timeout: 500 * time.Millisecond}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(ip, port)+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
 	if err != nil {
 		return 0, false
 	}
@@ -116,6 +105,32 @@ func (o DockerObserver) requests(ctx context.Context, c container.Summary) (floa
 		return 0, false
 	}
 	return sumRequests(resp.Body)
+}
+
+// metricsAddr is the host:port requests scrapes, "" when c has none.
+func metricsAddr(c container.Summary) string {
+	port := uint16(8080)
+	if v, err := strconv.ParseUint(c.Labels["ares.metrics.port"], 10, 16); err == nil && v > 0 {
+		port = uint16(v)
+	}
+	for _, p := range c.Ports {
+		if p.PrivatePort != port || p.PublicPort == 0 || (p.Type != "" && p.Type != "tcp") {
+			continue
+		}
+		switch ip := p.IP.Unmap(); {
+		case !ip.IsValid(), ip.IsUnspecified() && ip.Is4(), ip.IsLoopback() && ip.Is4():
+			return net.JoinHostPort("127.0.0.1", strconv.Itoa(int(p.PublicPort)))
+		}
+	}
+	if c.NetworkSettings == nil {
+		return ""
+	}
+	for _, name := range sortedKeys(c.NetworkSettings.Networks) {
+		if ep := c.NetworkSettings.Networks[name]; ep != nil && ep.IPAddress.IsValid() {
+			return net.JoinHostPort(ep.IPAddress.Unmap().String(), strconv.Itoa(int(port)))
+		}
+	}
+	return ""
 }
 
 // sumRequests sums the request counters of the Prometheus text in r, leaving out the

@@ -157,6 +157,12 @@ func (r *Record) firstInjected() string {
 // false when the service was still unhealthy at the end of that window; why says what was
 // seen either way.
 func (r *Record) RecoveredAt(service string) (at time.Time, ok bool, why string) {
+	at, ok, _, why = r.recovery(service)
+	return at, ok, why
+}
+
+// recovery is RecoveredAt, and whether the service was seen down or unhealthy at all.
+func (r *Record) recovery(service string) (at time.Time, ok, wasDown bool, why string) {
 	anchor := r.Anchor(service)
 	end := r.End
 	for _, in := range r.Injections {
@@ -185,13 +191,13 @@ func (r *Record) RecoveredAt(service string) (at time.Time, ok bool, why string)
 	}
 	switch {
 	case n == 0:
-		return time.Time{}, false, "no observation of " + service + " after the injection"
+		return time.Time{}, false, false, "no observation of " + service + " after the injection"
 	case lastBad == nil:
-		return anchor, true, "never seen unhealthy"
+		return anchor, true, false, "never seen unhealthy"
 	case after == nil:
-		return time.Time{}, false, fmt.Sprintf("still unhealthy at the end: %s", describe(lastBad.Services[service]))
+		return time.Time{}, false, true, fmt.Sprintf("still unhealthy at the end: %s", describe(lastBad.Services[service]))
 	}
-	return after.At, true, fmt.Sprintf("down or unhealthy from %s to %s", round(firstBad.At.Sub(anchor)), round(lastBad.At.Sub(anchor)))
+	return after.At, true, true, fmt.Sprintf("down or unhealthy from %s to %s", round(firstBad.At.Sub(anchor)), round(lastBad.At.Sub(anchor)))
 }
 
 func describe(rs []ReplicaState) string {

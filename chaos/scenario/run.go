@@ -365,7 +365,7 @@ func (x *run) wait(ctx context.Context, w *WaitStep) error {
 		if e.Kind == ExpectHealthy && time.Since(started) < time.Second {
 			continue // let Docker report the fault first
 		}
-		if e.Kind == ExpectHealthy || e.Kind == ExpectReplicas {
+		if e.Kind == ExpectHealthy || e.Kind == ExpectRecovered || e.Kind == ExpectReplicas {
 			if !x.holdsNow(e, &snap) {
 				continue
 			}
@@ -383,9 +383,13 @@ func (x *run) holdsNow(e *Expectation, r *Record) bool {
 		return false
 	}
 	last := &r.Samples[len(r.Samples)-1]
-	if e.Kind == ExpectHealthy {
+	switch e.Kind {
+	case ExpectHealthy:
 		_, ok, _ := r.RecoveredAt(e.Service)
 		return ok && last.healthy(e.Service)
+	case ExpectRecovered:
+		_, ok, wasDown, _ := r.recovery(e.Service)
+		return ok && wasDown && last.healthy(e.Service)
 	}
 	return compare(float64(last.running(e.Service)), e.Op, e.Number)
 }

@@ -18,6 +18,7 @@ import (
 // restarts it healthyAfter later; it records injections and reverts.
 type fakeStack struct {
 	healthyAfter time.Duration
+	downAfter    time.Duration // the fault shows this long after the injection (0: at once)
 
 	mu       sync.Mutex
 	killedAt time.Time
@@ -50,7 +51,7 @@ func (s *fakeStack) Observe(_ context.Context, services []string) (map[string][]
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := up("product-1")
-	if !s.killedAt.IsZero() && time.Since(s.killedAt) < s.healthyAfter {
+	if since := time.Since(s.killedAt); !s.killedAt.IsZero() && since >= s.downAfter && since < s.healthyAfter {
 		r = down("product-1")
 	}
 	return map[string][]ReplicaState{"product": {r}}, nil
@@ -152,6 +153,40 @@ func TestRunJudgesAndReverts(t *testing.T) {
 	}
 	if err := json.Unmarshal(js.Bytes(), &doc); err != nil || !doc.Pass || doc.Scenarios[0].Faults[0].TimeToDetect <= 0 {
 		t.Errorf("json %v: %s", err, js.String())
+	}
+}
+
+// "service X recovered" waits for the fault to show and pass: a fault that takes the replica
+// down only 1.3 s after the injection (past the second a healthy wait grants Docker) ends the
+// wait at its recovery, not at once as "healthy" would.
+func TestWaitUntilRecovered(t *testing.T) {
+	doc := strings.Replace(runDoc, "until: service product healthy", "until: service product recovered", 1)
+	doc = strings.Replace(doc, "service product healthy within 5s", "service product recovered within 5s", 1)
+	sc, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &fakeStack{downAfter: 1300 * time.Millisecond, healthyAfter: 1700 * time.Millisecond}
+	var out bytes.Buffer
+	rep, err := newFakeRunner(st, &out).Run(context.Background(), sc)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	var waited time.Duration
+	for _, ev := range rep.Timeline {
+		if rest, ok := strings.CutPrefix(ev.What, "service product recovered (after "); ok {
+			waited, _ = time.ParseDuration(strings.TrimSuffix(rest, ")"))
+		}
+	}
+	if waited < 1700*time.Millisecond {
+		t.Errorf("the wait ended %s after it began, before the recovery at 1.7s:\n%s", waited, out.String())
+	}
+	f := rep.Faults[0]
+	if f.TimeToRecover == nil || *f.TimeToRecover < 1700*time.Millisecond {
+		t.Errorf("time to recover %v, want >= 1.7s", f.TimeToRecover)
+	}
+	if !rep.Pass {
+		t.Errorf("report failed: %+v", rep.Results)
 	}
 }
 
