@@ -3,7 +3,7 @@
 # measured in the same run. Needs the Docker engine (scripts/services.sh starts it).
 # Results also go to dist/bench/<date>.txt. Benchmarks are never timed assertions in make test.
 #
-#   scripts/bench.sh            # everything (~10 minutes; scenario alone ~4)
+#   scripts/bench.sh            # everything (~35 minutes; scenario alone ~30)
 #   scripts/bench.sh policy     # one group: policy, event, sensor, actuator, anomaly, shop, dashboard,
 #                               # scenario
 set -euo pipefail
@@ -60,6 +60,40 @@ run() { [ "$group" = all ] || [ "$group" = "$1" ]; }
 			-ratio 'recover p50: 5 s poller / ARES (target >= 20)|Scenario1/ares|Scenario1/poller-5s|ms-recover-p50' \
 			-ratio 'recover p90: 5 s poller / ARES|Scenario1/ares|Scenario1/poller-5s|ms-recover-p90' \
 			-ratio 'detect p50: 5 s poller / ARES|Scenario1/ares|Scenario1/poller-5s|ms-detect-p50'
+		echo
+		echo "== scenarios 2-5, full versions (tests/scenarios/*.yaml), ${SCENARIO_BENCH_RUNS:-5} runs each, ARES live with"
+		echo "   ares.yaml's defaults vs the 5 s poller where it can heal at all (~25 minutes)"
+		echo "-- scenario 2 (surge: scale out, serve, scale in; no baseline: a poller does not scale)"
+		go test -run '^$' -bench 'Scenario2Surge' -benchtime 1x -timeout 60m ./tests/ | report
+		# 3, 4 and 5 are light (20 and 10 req/s, a leak, a sleep, a killed process) and timed by
+		# the governor's clocks: side by side, each in its own stack and scope.
+		tmp=$(mktemp -d)
+		pids=()
+		for s in 3Leak 4Latency 5CrashLoop; do
+			go test -run '^$' -bench "Scenario$s" -benchtime 1x -timeout 90m ./tests/ >"$tmp/$s" 2>&1 &
+			pids+=($!)
+		done
+		status=0
+		for p in "${pids[@]}"; do wait "$p" || status=1; done
+		echo "-- scenario 3 (leak: recycle before the OOM kill)"
+		report <"$tmp/3Leak" \
+			-ratio 'scenario 3 recover p50: 5 s poller / ARES|Scenario3Leak/ares/all|Scenario3Leak/poller-5s/all|ms-recover-p50' \
+			-ratio 'scenario 3 recover p90: 5 s poller / ARES|Scenario3Leak/ares/all|Scenario3Leak/poller-5s/all|ms-recover-p90' \
+			-ratio 'scenario 3 detect p50: 5 s poller / ARES|Scenario3Leak/ares/all|Scenario3Leak/poller-5s/all|ms-detect-p50' \
+			-ratio 'scenario 3 availability p50: ARES / 5 s poller|Scenario3Leak/poller-5s/all|Scenario3Leak/ares/all|pct-available-p50' \
+			-ratio 'scenario 3 requests failed during the fault p50: 5 s poller / ARES|Scenario3Leak/ares/all|Scenario3Leak/poller-5s/all|failed-p50'
+		echo "-- scenario 4 (latency: restart once the health check fails)"
+		report <"$tmp/4Latency" \
+			-ratio 'scenario 4 recover p50: 5 s poller / ARES|Scenario4Latency/ares/all|Scenario4Latency/poller-5s/all|ms-recover-p50' \
+			-ratio 'scenario 4 recover p90: 5 s poller / ARES|Scenario4Latency/ares/all|Scenario4Latency/poller-5s/all|ms-recover-p90' \
+			-ratio 'scenario 4 detect p50: 5 s poller / ARES|Scenario4Latency/ares/all|Scenario4Latency/poller-5s/all|ms-detect-p50' \
+			-ratio 'scenario 4 availability p50: ARES / 5 s poller|Scenario4Latency/poller-5s/all|Scenario4Latency/ares/all|pct-available-p50' \
+			-ratio 'scenario 4 requests failed during the fault p50: 5 s poller / ARES|Scenario4Latency/ares/all|Scenario4Latency/poller-5s/all|failed-p50'
+		echo "-- scenario 5 (crash loop: back off and escalate, not a restart storm)"
+		report <"$tmp/5CrashLoop" \
+			-ratio 'scenario 5 restarts in the same time: 5 s poller / ARES|Scenario5CrashLoop/ares/all|Scenario5CrashLoop/poller-5s/all|restarts-per-run'
+		rm -rf "$tmp"
+		[ "$status" = 0 ] || echo "!! a scenario benchmark failed (see above)"
 		echo
 	fi
 	if run actuator; then

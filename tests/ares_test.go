@@ -30,7 +30,7 @@ var (
 )
 
 // binary builds cmd/ares once per test process.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "ares-e2e-")
@@ -77,14 +77,14 @@ type aresProc struct {
 
 // scope returns a label unique to the test, so that the ARES it starts sees only its own
 // containers even while other packages' tests run containers of their own.
-func scope(t *testing.T) (label string, labels map[string]string) {
+func scope(t testing.TB) (label string, labels map[string]string) {
 	v := fmt.Sprintf("%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano()%1e6)
 	return "ares.test.scope=" + v, map[string]string{"ares.test.scope": v, "ares.enable": "true"}
 }
 
 // startAres runs `ares run -o json` with the given policy dir and extra args, scoped to the
 // label, and stops it (SIGTERM to its PID) when the test ends.
-func startAres(t *testing.T, policies, label string, args ...string) *aresProc {
+func startAres(t testing.TB, policies, label string, args ...string) *aresProc {
 	t.Helper()
 	dockertest.Client(t) // skip or fail loudly without an engine
 	root := dockertest.ModuleRoot(t)
@@ -99,7 +99,10 @@ func startAres(t *testing.T, policies, label string, args ...string) *aresProc {
 	if os.Getenv("ARES_JOURNAL_PATH") == "" { // each ARES its own journal unless the test shares one
 		t.Setenv("ARES_JOURNAL_PATH", filepath.Join(t.TempDir(), "journal.db"))
 	}
-	cmd.Env = append(os.Environ(), "ARES_DOCKER_LABELS="+label, "ARES_ENGINE_INTERVAL=500ms", "ARES_LOG_LEVEL=debug")
+	cmd.Env = append(os.Environ(), "ARES_DOCKER_LABELS="+label, "ARES_LOG_LEVEL=debug")
+	if os.Getenv("ARES_ENGINE_INTERVAL") == "" { // a fast tick unless the caller chose one
+		cmd.Env = append(cmd.Env, "ARES_ENGINE_INTERVAL=500ms")
+	}
 	p := &aresProc{cmd: cmd, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 	if err := cmd.Start(); err != nil {
@@ -196,14 +199,14 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func writePolicy(t *testing.T, dir, name, body string) {
+func writePolicy(t testing.TB, dir, name, body string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func copyDir(t *testing.T, src, dst string) {
+func copyDir(t testing.TB, src, dst string) {
 	t.Helper()
 	err := filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
 		if err != nil {

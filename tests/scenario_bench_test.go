@@ -421,6 +421,13 @@ type poller struct {
 	started time.Time // polls happen at started + k·pollEvery
 	mu      sync.Mutex
 	saw     map[string]time.Time // container id → last poll that found it down
+	acts    []pollAct            // every start or restart, oldest first
+}
+
+// pollAct is one start or restart by the poller.
+type pollAct struct {
+	id string
+	at time.Time // the poll that found the container down
 }
 
 func startPoller(ctx context.Context, cli *client.Client, label string) *poller {
@@ -448,6 +455,7 @@ func startPoller(ctx context.Context, cli *client.Client, label string) *poller 
 				for _, c := range res.Items {
 					p.mu.Lock()
 					p.saw[c.ID] = at
+					p.acts = append(p.acts, pollAct{c.ID, at})
 					p.mu.Unlock()
 					if c.State == "exited" {
 						_, _ = cli.ContainerStart(ctx, c.ID, client.ContainerStartOptions{})
@@ -459,6 +467,20 @@ func startPoller(ctx context.Context, cli *client.Client, label string) *poller 
 		}
 	}()
 	return p
+}
+
+// actsBetween lists the poller's starts and restarts of the containers in ids (every one
+// when ids is nil) from from to to.
+func (p *poller) actsBetween(ids map[string]bool, from, to time.Time) []pollAct {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []pollAct
+	for _, a := range p.acts {
+		if (ids == nil || ids[a.id]) && !a.at.Before(from) && !a.at.After(to) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func (p *poller) sawAt(id string) (time.Time, bool) {

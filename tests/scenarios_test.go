@@ -41,7 +41,8 @@ type scenarioShop struct {
 
 // shopSvc is one service of a scenario's stack.
 type shopSvc struct {
-	name     string
+	name     string // the shop service the replicas run
+	as       string // their ares.service label and network alias; "" is name
 	replicas int
 	memLimit int64 // default 256 MiB
 	// metrics labels the replicas for ARES's metrics sensor (the shop's metric names) and
@@ -49,7 +50,14 @@ type shopSvc struct {
 	metrics bool
 }
 
-func scenarioPostgres(t *testing.T) string {
+func (svc shopSvc) service() string {
+	if svc.as != "" {
+		return svc.as
+	}
+	return svc.name
+}
+
+func scenarioPostgres(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv("SHOP_TEST_PG_DSN")
 	if dsn == "" {
@@ -87,7 +95,7 @@ func scenarioPostgres(t *testing.T) string {
 	return u.String()
 }
 
-func scenarioRedis(t *testing.T) (addr, prefix string) {
+func scenarioRedis(t testing.TB) (addr, prefix string) {
 	t.Helper()
 	addr = os.Getenv("SHOP_TEST_REDIS_ADDR")
 	if addr == "" {
@@ -115,7 +123,7 @@ func scenarioRedis(t *testing.T) (addr, prefix string) {
 
 // startScenarioShop runs the services (the gateway published on 127.0.0.1) labelled
 // ares.enable=true plus labels, and waits until every replica is healthy.
-func startScenarioShop(t *testing.T, labels map[string]string, svcs ...shopSvc) *scenarioShop {
+func startScenarioShop(t testing.TB, labels map[string]string, svcs ...shopSvc) *scenarioShop {
 	t.Helper()
 	cli := dockertest.Client(t)
 	dsn := scenarioPostgres(t)
@@ -127,7 +135,7 @@ func startScenarioShop(t *testing.T, labels map[string]string, svcs ...shopSvc) 
 	var ids []string
 	for _, svc := range svcs {
 		for i := 1; i <= max(svc.replicas, 1); i++ {
-			id := s.run(t, cli, fmt.Sprintf("%s-%s-%d", s.net, svc.name, i), svc)
+			id := s.run(t, cli, fmt.Sprintf("%s-%s-%d", s.net, svc.service(), i), svc)
 			ids = append(ids, id)
 			if svc.name == "gateway" && s.gateway == "" {
 				s.gateway = dockertest.HostPort(t, id)
@@ -143,10 +151,10 @@ func startScenarioShop(t *testing.T, labels map[string]string, svcs ...shopSvc) 
 	return s
 }
 
-func (s *scenarioShop) run(t *testing.T, cli *client.Client, name string, svc shopSvc) string {
+func (s *scenarioShop) run(t testing.TB, cli *client.Client, name string, svc shopSvc) string {
 	t.Helper()
 	p8080 := network.MustParsePort("8080/tcp")
-	labels := map[string]string{dockertest.TestLabel: "1", "ares.test.network": s.net, "ares.service": svc.name}
+	labels := map[string]string{dockertest.TestLabel: "1", "ares.test.network": s.net, "ares.service": svc.service()}
 	for k, v := range s.labels {
 		labels[k] = v
 	}
@@ -166,7 +174,7 @@ func (s *scenarioShop) run(t *testing.T, cli *client.Client, name string, svc sh
 	if svc.name == "gateway" || svc.metrics {
 		hc.PortBindings = network.PortMap{p8080: {{HostIP: netip.MustParseAddr("127.0.0.1")}}}
 	}
-	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{s.net: {Aliases: []string{svc.name}}}}
+	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{s.net: {Aliases: []string{svc.service()}}}}
 	ctx := context.Background()
 	res, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: hc, NetworkingConfig: nc, Name: name})
 	if err != nil {
@@ -182,7 +190,7 @@ func (s *scenarioShop) run(t *testing.T, cli *client.Client, name string, svc sh
 // scenarioPolicies copies the default pack with its cooldown_s set to cooldown seconds: the
 // short versions of the scenarios that need two actions on one service (scale_out then
 // scale_in, a crash loop's restarts) run on a faster clock, like the governor's env below.
-func scenarioPolicies(t *testing.T, cooldown int) string {
+func scenarioPolicies(t testing.TB, cooldown int) string {
 	t.Helper()
 	dir := t.TempDir()
 	copyDir(t, filepath.Join(dockertest.ModuleRoot(t), "policies"), dir)
@@ -201,7 +209,7 @@ func scenarioPolicies(t *testing.T, cooldown int) string {
 
 // startScenarioAres runs `ares run` scoped to label with its dashboard API on a free port and
 // returns the API's base URL.
-func startScenarioAres(t *testing.T, policies, label string, args ...string) (*aresProc, string) {
+func startScenarioAres(t testing.TB, policies, label string, args ...string) (*aresProc, string) {
 	t.Helper()
 	addr := freeAddr(t)
 	t.Setenv("ARES_DASHBOARD_LISTEN", addr)
@@ -215,7 +223,7 @@ func startScenarioAres(t *testing.T, policies, label string, args ...string) (*a
 
 // runScenario runs `ares chaos run --short -o json FILE` and returns the report; the live
 // timeline (stderr) is logged.
-func runScenario(t *testing.T, file, aresURL, label string, s *scenarioShop) *scenario.Report {
+func runScenario(t testing.TB, file, aresURL, label string, s *scenarioShop) *scenario.Report {
 	t.Helper()
 	root := dockertest.ModuleRoot(t)
 	args := []string{"chaos", "run", "--short", "-o", "json", "--config", filepath.Join(root, "ares.yaml"),
@@ -284,7 +292,9 @@ func TestScenario1KillBackendReplica(t *testing.T) {
 // the scale_in may follow within the short version.
 func TestScenario2SurgeScalesOutAndIn(t *testing.T) {
 	label, labels := scope(t)
-	shop := startScenarioShop(t, labels, shopSvc{name: "product"}, shopSvc{name: "gateway"})
+	// product's metrics port is published on loopback: the runner reads each replica's
+	// served requests there ("new replicas of product serve traffic"), scaled-out ones too.
+	shop := startScenarioShop(t, labels, shopSvc{name: "product", metrics: true}, shopSvc{name: "gateway"})
 	t.Setenv("ARES_GOVERNOR_COOLDOWN", "3s")
 	_, api := startScenarioAres(t, scenarioPolicies(t, 3), label)
 	rep := runScenario(t, "02-surge-scale.yaml", api, label, shop)
