@@ -283,3 +283,13 @@ test_decisions_carry_no_internal_fields if {
 	some d in decide(service([with_replica("api-1", {"state": "exited", "exit_code": 1})]))
 	object.keys(d) == {"action", "service", "replica", "reason"}
 }
+
+# num spells numbers for reasons: one decimal, no trailing ".0", integers as they are.
+test_num_spells_reason_numbers if {
+	sprintf("%v", [ares.num(91.2345)]) == "91.2"
+	sprintf("%v", [ares.num(45.96)]) == "46"
+	sprintf("%v", [ares.num(45)]) == "45"
+	sprintf("%v", [ares.num(-0.25001)]) == "-0.3"
+	sprintf("%v", [ares.num(1200.5)]) == "1200.5"
+	sprintf("%v", [ares.num(123456789.123457)]) == "123456789.1"
+}

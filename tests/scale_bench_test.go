@@ -121,6 +121,7 @@ func record(b *testing.B, f *engine.Facts) (raw, gz int) {
 }
 
 func BenchmarkScaleTick(b *testing.B) {
+	engine.TuneGC() // as `ares run` does
 	pol, err := policy.Load(filepath.Join(dockertest.ModuleRoot(b), "policies"), policy.Options{InsecureDir: true})
 	if err != nil {
 		b.Fatal(err)

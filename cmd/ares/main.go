@@ -10,10 +10,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ares-sre/ares/engine"
 )
 
 // version is set at build time (-ldflags -X main.version=...).
@@ -28,16 +29,8 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
-// gcPercent is ARES's default GOGC. Most of a tick's allocations are OPA's evaluation
-// bindings, short-lived: collecting less often made the policy evaluation of 1000 changed
-// services about 30 % faster (docs/performance.md) for a heap that peaks at a few times the
-// live one (tens of MB). GOGC in the environment overrides it.
-const gcPercent = 400
-
 func main() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
+	engine.TuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cmd := newRootCmd(os.Stdin, os.Stdout, os.Stderr)

@@ -204,6 +204,7 @@ func checkCoverage(b *testing.B, set *Set, f *engine.Facts) {
 }
 
 func BenchmarkEvaluate(b *testing.B) {
+	engine.TuneGC() // as `ares run` does
 	for _, p := range benchPacks {
 		for _, bc := range []struct {
 			services int
@@ -251,6 +252,7 @@ func BenchmarkEvaluate(b *testing.B) {
 // BenchmarkBaselineEvalInput is the plain approach: the facts as a JSON-decoded map through
 // rego.EvalInput, one query over the whole document, no cache.
 func BenchmarkBaselineEvalInput(b *testing.B) {
+	engine.TuneGC() // as `ares run` does
 	for _, p := range benchPacks {
 		for _, n := range []int{1000, 5000} {
 			b.Run(fmt.Sprintf("pack=%s,services=%d", p.name, n), func(b *testing.B) {

@@ -381,11 +381,28 @@ func intTerm(i int64) *ast.Term { return ast.InternedTerm(int(i)) }
 
 func jsonNumber(s string) json.Number { return json.Number(s) }
 
-// floatTerm spells f as encoding/json does (floatEncoder for 64-bit floats).
+// floatDigits is the precision of the numbers in the input: float64 holds 15 significant
+// decimal digits for sure, and OPA compares numbers of up to 15 digits exactly and cheaply
+// (more go through math/big, about 1 µs and 20 allocations a comparison).
+const floatDigits = 15
+
+// floatTerm spells f as encoding/json spells a float64 (floatEncoder for 64-bit floats),
+// rounded to floatDigits significant digits unless it is an integer.
 func floatTerm(f float64) *ast.Term {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return ast.NullTerm()
 	}
+	if t := spellFloat(f, false); t != nil {
+		return t
+	}
+	var buf [32]byte
+	f, _ = strconv.ParseFloat(string(strconv.AppendFloat(buf[:0], f, 'e', floatDigits-1, 64)), 64)
+	return spellFloat(f, true)
+}
+
+// spellFloat is the term of f spelled as encoding/json does; nil when f is not an integer
+// and the spelling has more than floatDigits significant digits, unless always.
+func spellFloat(f float64, always bool) *ast.Term {
 	if f == math.Trunc(f) && math.Abs(f) < 1e15 && !(f == 0 && math.Signbit(f)) {
 		return intTerm(int64(f)) // same digits as 'f' formatting, and often interned
 	}
@@ -396,6 +413,9 @@ func floatTerm(f float64) *ast.Term {
 		format = 'e'
 	}
 	b := strconv.AppendFloat(buf[:0], f, format, -1, 64)
+	if !always && f != math.Trunc(f) && significantDigits(b) > floatDigits {
+		return nil
+	}
 	if format == 'e' {
 		// clean up e-09 to e-9
 		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
@@ -404,6 +424,22 @@ func floatTerm(f float64) *ast.Term {
 		}
 	}
 	return ast.NumberTerm(jsonNumber(string(b)))
+}
+
+// significantDigits counts the digits of a spelled number from its first non-zero digit to
+// the end of its mantissa, as OPA does (trailing zeros of an integer part count).
+func significantDigits(b []byte) int {
+	n, seen := 0, false
+	for _, c := range b {
+		switch {
+		case c == 'e' || c == 'E':
+			return n
+		case c >= '1' && c <= '9', c == '0' && seen:
+			seen = true
+			n++
+		}
+	}
+	return n
 }
 
 // timeTerm formats t as time.Time.MarshalJSON does. Times MarshalJSON refuses (years outside

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,7 +17,9 @@ import (
 	"github.com/ares-sre/ares/engine"
 )
 
-// viaJSON is what rego.EvalInput makes of f: a JSON round-trip, then ast conversion.
+// viaJSON is what rego.EvalInput makes of f (a JSON round-trip, then ast conversion), with
+// every number that is not an integer rounded to 15 significant digits and spelled as
+// encoding/json spells the rounded float64: the input's documented precision.
 func viaJSON(t *testing.T, f *engine.Facts) ast.Value {
 	t.Helper()
 	bs, err := json.Marshal(f)
@@ -26,11 +30,40 @@ func viaJSON(t *testing.T, f *engine.Facts) ast.Value {
 	if err := util.UnmarshalJSON(bs, &v); err != nil {
 		t.Fatal(err)
 	}
-	val, err := ast.InterfaceToValue(v)
+	val, err := ast.InterfaceToValue(round15(t, v))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return val
+}
+
+// round15 rounds the non-integer numbers of a decoded JSON document to 15 significant digits.
+func round15(t *testing.T, v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			v[k] = round15(t, x)
+		}
+	case []any:
+		for i, x := range v {
+			v[i] = round15(t, x)
+		}
+	case json.Number:
+		if !strings.ContainsAny(string(v), ".eE") {
+			return v // an integer, of any size
+		}
+		f, err := v.Float64()
+		if err != nil {
+			t.Fatalf("number %s: %v", v, err)
+		}
+		r, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'g', 15, 64), 64)
+		bs, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return json.Number(bs)
+	}
+	return v
 }
 
 func assertSameValue(t *testing.T, name string, got, want ast.Value) {
@@ -69,7 +102,9 @@ func TestFactsValueEdgeCases(t *testing.T) {
 		{"numbers", &engine.Facts{Tick: math.MaxUint64, Services: map[string]*engine.Service{"a": {Replicas: []engine.Replica{{
 			CPUPercent: math.Copysign(0, -1), MemBytes: math.MaxInt64, MemLimitBytes: math.MinInt64, MemPercent: 1e21,
 			RestartCount: -3, Trend: &engine.Trend{MemSlopeBytesPerS: 123456789.123456789, SecondsToMemLimit: &secs},
-		}, {CPUPercent: 1e15, MemPercent: 0.1 + 0.2, Trend: &engine.Trend{MemSlopeBytesPerS: -2.5e-300}}}}}}},
+		}, {CPUPercent: 1e15, MemPercent: 0.1 + 0.2, Trend: &engine.Trend{MemSlopeBytesPerS: -2.5e-300}},
+			{CPUPercent: 89.99999999999999, MemPercent: 2.9999999999999996, MemBytes: 1 << 62,
+				Trend: &engine.Trend{MemSlopeBytesPerS: 1.2345678901234567e19}}}}}}},
 		{"non-finite floats become null", &engine.Facts{Services: map[string]*engine.Service{"a": {Summary: &engine.Summary{MeanCPUPercent: math.NaN(), MaxMemPercent: math.Inf(1)}}}}},
 		{"times and strings", &engine.Facts{Time: time.Date(2026, 1, 2, 3, 4, 5, 600700, zone),
 			Alerts:  []engine.Alert{{Name: "a<b>&\u2028", Service: "x\xffy", Labels: map[string]string{"k\xfe": "v"}, StartsAt: time.Unix(0, 1).UTC()}, {}},
