@@ -81,14 +81,16 @@ run() { [ "$group" = all ] || [ "$group" = "$1" ]; }
 			-ratio 'scenario 3 recover p90: 5 s poller / ARES|Scenario3Leak/ares/all|Scenario3Leak/poller-5s/all|ms-recover-p90' \
 			-ratio 'scenario 3 detect p50: 5 s poller / ARES|Scenario3Leak/ares/all|Scenario3Leak/poller-5s/all|ms-detect-p50' \
 			-ratio 'scenario 3 availability p50: ARES / 5 s poller|Scenario3Leak/poller-5s/all|Scenario3Leak/ares/all|pct-available-p50' \
-			-ratio 'scenario 3 requests failed during the fault p50: 5 s poller / ARES|Scenario3Leak/ares/all|Scenario3Leak/poller-5s/all|failed-p50'
+			-ratio 'scenario 3 requests failed p50: 5 s poller / ARES|Scenario3Leak/ares/all|Scenario3Leak/poller-5s/all|failed-p50' \
+			-ratio 'scenario 3 seconds degraded p50: 5 s poller / ARES|Scenario3Leak/ares/all|Scenario3Leak/poller-5s/all|s-degraded-p50'
 		echo "-- scenario 4 (latency: restart once the health check fails)"
 		report <"$tmp/4Latency" \
 			-ratio 'scenario 4 recover p50: 5 s poller / ARES|Scenario4Latency/ares/all|Scenario4Latency/poller-5s/all|ms-recover-p50' \
 			-ratio 'scenario 4 recover p90: 5 s poller / ARES|Scenario4Latency/ares/all|Scenario4Latency/poller-5s/all|ms-recover-p90' \
 			-ratio 'scenario 4 detect p50: 5 s poller / ARES|Scenario4Latency/ares/all|Scenario4Latency/poller-5s/all|ms-detect-p50' \
 			-ratio 'scenario 4 availability p50: ARES / 5 s poller|Scenario4Latency/poller-5s/all|Scenario4Latency/ares/all|pct-available-p50' \
-			-ratio 'scenario 4 requests failed during the fault p50: 5 s poller / ARES|Scenario4Latency/ares/all|Scenario4Latency/poller-5s/all|failed-p50'
+			-ratio 'scenario 4 requests failed p50: 5 s poller / ARES|Scenario4Latency/ares/all|Scenario4Latency/poller-5s/all|failed-p50' \
+			-ratio 'scenario 4 seconds degraded p50: 5 s poller / ARES|Scenario4Latency/ares/all|Scenario4Latency/poller-5s/all|s-degraded-p50'
 		echo "-- scenario 5 (crash loop: back off and escalate, not a restart storm)"
 		report <"$tmp/5CrashLoop" \
 			-ratio 'scenario 5 restarts in the same time: 5 s poller / ARES|Scenario5CrashLoop/ares/all|Scenario5CrashLoop/poller-5s/all|restarts-per-run'

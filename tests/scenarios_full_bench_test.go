@@ -28,9 +28,10 @@ import (
 // cooldowns, the default pack, its own SQLite journal), a fresh stack and a fresh ARES per run.
 // The scenario runner is the one `ares chaos run` uses, in process. Reported per scenario:
 // median and p90 time to detect (injection to ARES's first decision on the service) and to
-// recover (injection to every replica healthy again), availability through the gateway
-// during the fault (injection to recovery), and what each scenario adds (scale-out and
-// scale-in times; restarts and escalation of a crash loop).
+// recover (injection to every replica healthy again), what the load through the gateway saw
+// from the injection to its end (share of requests served, requests failed, seconds with a
+// failure or a p99 above 1 s), and what each scenario adds (scale-out and scale-in times;
+// restarts and escalation of a crash loop).
 //
 // The baseline is the 5-second polling healer of BenchmarkScenario1 (docker-autoheal's
 // behaviour: every 5 s, start exited containers and restart unhealthy ones), run the same
@@ -63,8 +64,9 @@ type fullRun struct {
 	err       error
 	detect    time.Duration // -1: not detected
 	recover   time.Duration // -1: not recovered
-	avail     float64       // percent during the fault, -1 without load
-	failed    int           // requests failed during the fault
+	avail     float64       // percent served from the injection to the end of the load, -1 without load
+	failed    int           // requests failed in that span
+	degraded  int           // seconds of that span with a failure or a p99 above degradedP99
 	restarts  int           // starts and restarts of the service's replicas (ARES: carried out, escalations aside)
 	escalate  time.Duration // -1: none
 	scaleOut  time.Duration // -1: none
@@ -101,12 +103,13 @@ func reportFull(b *testing.B, runs []fullRun) {
 	quant("scale-out", func(r fullRun) time.Duration { return r.scaleOut })
 	quant("scale-in", func(r fullRun) time.Duration { return r.scaleIn })
 	quant("escalate", func(r fullRun) time.Duration { return r.escalate })
-	var avail, failed []float64
+	var avail, failed, degraded []float64
 	passed, restarts, beforeOOM := 0, 0, 0
 	for _, r := range runs {
 		if r.avail >= 0 {
 			avail = append(avail, r.avail)
 			failed = append(failed, float64(r.failed))
+			degraded = append(degraded, float64(r.degraded))
 		}
 		if r.rep != nil && r.rep.Pass && r.err == nil {
 			passed++
@@ -122,6 +125,8 @@ func reportFull(b *testing.B, runs []fullRun) {
 		b.ReportMetric(avail[0], "pct-available-min")
 		slices.Sort(failed)
 		b.ReportMetric(failed[(len(failed)-1)/2], "failed-p50")
+		slices.Sort(degraded)
+		b.ReportMetric(degraded[(len(degraded)-1)/2], "s-degraded-p50")
 	}
 	b.ReportMetric(float64(restarts)/float64(len(runs)), "restarts-per-run")
 	b.ReportMetric(float64(beforeOOM), "runs-recycled-before-oom")
@@ -129,24 +134,33 @@ func reportFull(b *testing.B, runs []fullRun) {
 	b.ReportMetric(float64(len(runs)), "runs")
 }
 
-// availDuring is the share of requests served (percent) in the load's seconds that overlap
-// from..to, and the requests that failed there; -1 without load.
-func availDuring(l *chaosload.Report, from, to time.Time) (float64, int) {
+// degradedP99 is the per-second p99 above which a second of load counts as degraded.
+const degradedP99 = time.Second
+
+// afterInjection reads the load's seconds from the injection to the end of the load (the
+// same span for every healer: the files fix the load's length): the share of requests
+// served (percent, -1 without load), the requests that failed, and the seconds in which a
+// request failed or the p99 was above degradedP99.
+func afterInjection(l *chaosload.Report, from time.Time) (avail float64, failed, degraded int) {
 	if l == nil || len(l.Seconds) == 0 {
-		return -1, 0
+		return -1, 0, 0
 	}
-	req, failed := 0, 0
+	req := 0
 	for _, s := range l.Seconds {
 		start := l.Start.Add(time.Duration(s.Second) * time.Second)
-		if start.Add(time.Second).After(from) && !start.After(to) {
-			req += s.Requests
-			failed += s.Failed
+		if !start.Add(time.Second).After(from) {
+			continue
+		}
+		req += s.Requests
+		failed += s.Failed
+		if s.Failed > 0 || s.P99 > degradedP99 {
+			degraded++
 		}
 	}
 	if req == 0 {
-		return -1, 0
+		return -1, 0, 0
 	}
-	return 100 * float64(req-failed) / float64(req), failed
+	return 100 * float64(req-failed) / float64(req), failed, degraded
 }
 
 // measure fills a run's figures from its report; detect is ARES's (the poller's is set by
@@ -161,15 +175,10 @@ func measure(rep *scenario.Report, service string) fullRun {
 	if f.TimeToDetect != nil {
 		r.detect = *f.TimeToDetect
 	}
-	end := f.RevertedAt
 	if f.TimeToRecover != nil {
 		r.recover = *f.TimeToRecover
-		end = f.At.Add(r.recover)
 	}
-	if end.IsZero() {
-		end = f.At.Add(f.Fault.Duration)
-	}
-	r.avail, r.failed = availDuring(rep.Load, f.At, end)
+	r.avail, r.failed, r.degraded = afterInjection(rep.Load, f.At)
 	for _, a := range rep.Actions {
 		if a.Service != service || a.At.Before(f.At) {
 			continue
@@ -200,7 +209,7 @@ func measure(rep *scenario.Report, service string) fullRun {
 // recovered; expectations about ARES go.
 var (
 	reWaitOnAres   = regexp.MustCompile(`until: (?:(?:action|decision) \S+ on|escalation on) ([A-Za-z0-9_.-]+)`)
-	reExpectOnAres = regexp.MustCompile(`(?m)^\s*- (?:action|decision|no action|at most|escalation|new replicas|replicas of) .*\n`)
+	reExpectOnAres = regexp.MustCompile(`(?m)^\s*- (?:action|decision|no action|at most|escalation|new replicas|replicas of|memory of) .*\n`)
 )
 
 func forPoller(doc string) string {
@@ -254,8 +263,8 @@ func logRun(b *testing.B, healer string, i int, fr fullRun, out *syncBuffer) {
 		fr.rep.WriteText(&text)
 	}
 	pass := fr.err == nil && fr.rep != nil && fr.rep.Pass
-	b.Logf("%s run %d: pass %v, detect %v, recover %v, available %.2f%% (%d failed), restarts %d, escalation %v, scale out %v, in %v",
-		healer, i+1, pass, fr.detect, fr.recover, fr.avail, fr.failed, fr.restarts, fr.escalate, fr.scaleOut, fr.scaleIn)
+	b.Logf("%s run %d: pass %v, detect %v, recover %v, available %.2f%% (%d failed, %d s degraded), restarts %d, escalation %v, scale out %v, in %v",
+		healer, i+1, pass, fr.detect, fr.recover, fr.avail, fr.failed, fr.degraded, fr.restarts, fr.escalate, fr.scaleOut, fr.scaleIn)
 	if !pass {
 		b.Logf("error %v; report:%s\ntimeline:\n%s", fr.err, text.String(), tail(out.String(), 60))
 	}
@@ -467,7 +476,7 @@ func TestForPollerRewritesScenarios(t *testing.T) {
 			if strings.HasPrefix(strings.TrimSpace(line), "#") {
 				continue
 			}
-			for _, ares := range []string{"until: action", "until: escalation", "- action ", "- no action", "- at most", "- escalation"} {
+			for _, ares := range []string{"until: action", "until: escalation", "- action ", "- no action", "- at most", "- escalation", "- memory of"} {
 				if strings.Contains(line, ares) {
 					t.Errorf("%s rewritten still has %q: %s", file, ares, line)
 				}

@@ -539,6 +539,9 @@ func (x *run) fetchActions(ctx context.Context) {
 }
 
 func (x *run) fetchMemory(ctx context.Context) {
+	if x.r.Ares == nil {
+		return // fetchActions notes that there is no API
+	}
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	m, err := x.r.Ares.Memory(actx, x.s.Services())

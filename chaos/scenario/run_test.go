@@ -190,6 +190,38 @@ func TestWaitUntilRecovered(t *testing.T) {
 	}
 }
 
+// Without ARES's API (`ares chaos run --ares ""`, a baseline healer) the run still completes:
+// the expectations that need ARES fail and say why, the others are judged.
+func TestRunWithoutAres(t *testing.T) {
+	sc, err := Parse([]byte(runDoc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &fakeStack{healthyAfter: 300 * time.Millisecond}
+	var out bytes.Buffer
+	r := newFakeRunner(st, &out)
+	r.Ares = nil
+	rep, err := r.Run(context.Background(), sc)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	got := map[string]Result{}
+	for _, res := range rep.Results {
+		got[res.Expectation] = res
+	}
+	for _, e := range []string{"action restart on product within 1s", "memory of product <= 50% at end"} {
+		if res := got[e]; res.Pass || !strings.Contains(res.Detail, "no ARES API configured") {
+			t.Errorf("%s: %+v, want a failure naming the missing API", e, res)
+		}
+	}
+	if res := got["service product healthy within 5s"]; !res.Pass {
+		t.Errorf("healthy: %+v", res)
+	}
+	if st.reverted != 1 {
+		t.Errorf("reverted %d times, want 1", st.reverted)
+	}
+}
+
 // A service that never recovers: the until wait with fail: true fails the run, and the fault
 // is still reverted.
 func TestRunFailsAndStillReverts(t *testing.T) {
