@@ -80,6 +80,16 @@
 // What is left per service, in CPU: the conversion of its facts (about 15 %: OPA hashes every
 // key and parses every number back to hash it), two to three math/big comparisons
 // (mem_percent, mean CPU: about 60 allocations), and OPA's per-expression cost.
+//
+// Third round, 2026-12-05, quiet host (load average under 1), alternate runs of 40 ticks:
+// numbers rounded to 15 significant digits in the input (no more math/big comparisons), the
+// pack's num through sprintf (it was 10 % of the pack's time in `opa bench`), and GOGC=800
+// (engine.TuneGC, which these benchmarks now call as `ares run` does): all changed 30.2 ..
+// 31.1 ms (28.2 .. 28.6 in an earlier, faster hour) against 34.5 .. 35.8 ms (32.7 .. 35.3)
+// for the previous commit at GOGC=400. Tried and dropped: skipping replicas through a
+// per-service summary prefilter (slower here: benchFacts' replicas are mostly broken), and
+// `not a < b` inline instead of `not cooled(svc, c)` (faster, but OPA hoists the ref out of
+// the negation, so a service without history was never decided on).
 package policy
 
 import (
