@@ -276,44 +276,40 @@ func benchFull(b *testing.B, fs fullScenario) {
 		b.Skip("full-length scenarios take minutes")
 	}
 	b.Setenv("ARES_ENGINE_INTERVAL", "5s") // ares.yaml's engine.interval, not the tests' 500ms
-	n := scenarioBenchRuns()
-	b.Run("ares", func(b *testing.B) {
-		var runs []fullRun
-		for i := range n {
-			b.Run(fmt.Sprintf("run=%d", i+1), func(b *testing.B) {
-				label, labels := scope(b)
-				shop := startScenarioShop(b, labels, fs.svcs...)
-				_, api := startScenarioAres(b, filepath.Join(dockertest.ModuleRoot(b), "policies"), label)
-				sc := loadScenario(b, fs.file, nil)
-				out := &syncBuffer{}
-				rep, err := runFull(context.Background(), b, sc, label, api, shop, out)
-				fr := measure(rep, fs.service)
-				fr.err = err
-				logRun(b, "ares", i, fr, out)
-				runs = append(runs, fr)
-			})
-		}
-		b.Run("all", func(b *testing.B) { reportFull(b, runs) })
+	healerRuns(b, "ares", fs, func(b *testing.B, label string, shop *scenarioShop, out *syncBuffer) fullRun {
+		_, api := startScenarioAres(b, filepath.Join(dockertest.ModuleRoot(b), "policies"), label)
+		rep, err := runFull(context.Background(), b, loadScenario(b, fs.file, nil), label, api, shop, out)
+		fr := measure(rep, fs.service)
+		fr.err = err
+		return fr
 	})
 	if !fs.poller {
 		return
 	}
-	b.Run("poller-5s", func(b *testing.B) {
+	healerRuns(b, "poller-5s", fs, func(b *testing.B, label string, shop *scenarioShop, out *syncBuffer) fullRun {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		p := startPoller(ctx, dockertest.Client(b), label)
+		defer p.stop()
+		rep, err := runFull(ctx, b, loadScenario(b, fs.file, forPoller), label, "", shop, out)
+		fr := pollerRun(rep, fs.service, p, nil)
+		fr.err = err
+		return fr
+	})
+}
+
+// healerRuns is the sub-benchmark healer: scenarioBenchRuns runs of one, each on a fresh stack
+// in a scope of its own (run=N), then their figures (all).
+func healerRuns(b *testing.B, healer string, fs fullScenario, one func(b *testing.B, label string, shop *scenarioShop, out *syncBuffer) fullRun) {
+	b.Run(healer, func(b *testing.B) {
 		var runs []fullRun
-		for i := range n {
+		for i := range scenarioBenchRuns() {
 			b.Run(fmt.Sprintf("run=%d", i+1), func(b *testing.B) {
 				label, labels := scope(b)
 				shop := startScenarioShop(b, labels, fs.svcs...)
-				ctx, cancel := context.WithCancel(context.Background())
-				defer cancel()
-				p := startPoller(ctx, dockertest.Client(b), label)
-				defer p.stop()
-				sc := loadScenario(b, fs.file, forPoller)
 				out := &syncBuffer{}
-				rep, err := runFull(ctx, b, sc, label, "", shop, out)
-				fr := pollerRun(rep, fs.service, p, nil)
-				fr.err = err
-				logRun(b, "poller", i, fr, out)
+				fr := one(b, label, shop, out)
+				logRun(b, healer, i, fr, out)
 				runs = append(runs, fr)
 			})
 		}
