@@ -3,7 +3,7 @@
 # measured in the same run. Needs the Docker engine (scripts/services.sh starts it).
 # Results also go to dist/bench/<date>.txt. Benchmarks are never timed assertions in make test.
 #
-#   scripts/bench.sh            # everything (~35 minutes; scenario alone ~30)
+#   scripts/bench.sh            # everything (~45 minutes; scenario alone ~40)
 #   scripts/bench.sh policy     # one group: policy, event, sensor, actuator, anomaly, shop, dashboard,
 #                               # scenario
 set -euo pipefail
@@ -62,7 +62,7 @@ run() { [ "$group" = all ] || [ "$group" = "$1" ]; }
 			-ratio 'detect p50: 5 s poller / ARES|Scenario1/ares|Scenario1/poller-5s|ms-detect-p50'
 		echo
 		echo "== scenarios 2-5, full versions (tests/scenarios/*.yaml), ${SCENARIO_BENCH_RUNS:-5} runs each, ARES live with"
-		echo "   ares.yaml's defaults vs the 5 s poller where it can heal at all (~25 minutes)"
+		echo "   ares.yaml's defaults vs the 5 s poller where it can heal at all (~35 minutes)"
 		echo "-- scenario 2 (surge: scale out, serve, scale in; no baseline: a poller does not scale)"
 		go test -run '^$' -bench 'Scenario2Surge' -benchtime 1x -timeout 60m ./tests/ | report
 		# 3, 4 and 5 are light (20 and 10 req/s, a leak, a sleep, a killed process) and timed by
