@@ -145,8 +145,13 @@ func tail(s string, n int) string {
 // ticks parses the -o json output so far.
 func (p *aresProc) ticks(t *testing.T) []journal.PrintedTick {
 	t.Helper()
+	return printedTicks(p.stdout.String())
+}
+
+// printedTicks parses `ares run -o json` output, skipping a line still being written.
+func printedTicks(stdout string) []journal.PrintedTick {
 	var out []journal.PrintedTick
-	sc := bufio.NewScanner(strings.NewReader(p.stdout.String()))
+	sc := bufio.NewScanner(strings.NewReader(stdout))
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	for sc.Scan() {
 		var pt journal.PrintedTick

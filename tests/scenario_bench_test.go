@@ -1,9 +1,7 @@
 package tests
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -529,39 +527,33 @@ func startAresBench(b *testing.B, label string) *benchAres {
 
 // decidedAt returns the time of the first tick that admitted a restart of replica.
 func (a *benchAres) decidedAt(replica string) (time.Time, bool) {
-	sc := bufio.NewScanner(strings.NewReader(a.stdout.String()))
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		var pt journal.PrintedTick
-		if json.Unmarshal(sc.Bytes(), &pt) != nil {
-			continue
-		}
-		for _, act := range pt.Actions {
-			if act.Replica == replica && act.Action == engine.ActRestart && act.Verdict == engine.VerdictAdmit {
-				t, err := time.Parse("2006-01-02T15:04:05.000Z07:00", pt.Time)
-				return t, err == nil
-			}
-		}
+	pt, _, ok := a.firstRestart(replica, func(act engine.Action) bool { return act.Verdict == engine.VerdictAdmit })
+	if !ok {
+		return time.Time{}, false
 	}
-	return time.Time{}, false
+	t, err := time.Parse("2006-01-02T15:04:05.000Z07:00", pt.Time)
+	return t, err == nil
 }
 
 // actTook returns how long the restart of replica took in ARES's actuator.
 func (a *benchAres) actTook(replica string) (time.Duration, bool) {
-	sc := bufio.NewScanner(strings.NewReader(a.stdout.String()))
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		var pt journal.PrintedTick
-		if json.Unmarshal(sc.Bytes(), &pt) != nil {
-			continue
-		}
+	_, act, ok := a.firstRestart(replica, func(act engine.Action) bool { return act.Outcome != nil })
+	if !ok {
+		return 0, false
+	}
+	return act.Outcome.Duration, true
+}
+
+// firstRestart finds the first restart of replica that ok accepts in ARES's output so far.
+func (a *benchAres) firstRestart(replica string, ok func(engine.Action) bool) (journal.PrintedTick, engine.Action, bool) {
+	for _, pt := range printedTicks(a.stdout.String()) {
 		for _, act := range pt.Actions {
-			if act.Replica == replica && act.Action == engine.ActRestart && act.Outcome != nil {
-				return act.Outcome.Duration, true
+			if act.Replica == replica && act.Action == engine.ActRestart && ok(act) {
+				return pt, act, true
 			}
 		}
 	}
-	return 0, false
+	return journal.PrintedTick{}, engine.Action{}, false
 }
 
 func (a *benchAres) stop() {

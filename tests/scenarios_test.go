@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
@@ -15,9 +14,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/network"
-	"github.com/moby/moby/client"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ares-sre/ares/chaos/scenario"
@@ -125,7 +121,7 @@ func scenarioRedis(t testing.TB) (addr, prefix string) {
 // ares.enable=true plus labels, and waits until every replica is healthy.
 func startScenarioShop(t testing.TB, labels map[string]string, svcs ...shopSvc) *scenarioShop {
 	t.Helper()
-	cli := dockertest.Client(t)
+	dockertest.Client(t) // skip or fail loudly without an engine
 	dsn := scenarioPostgres(t)
 	raddr, prefix := scenarioRedis(t)
 	dockertest.BuildGoImage(t, scenarioShopImage, "./shop/cmd/shop",
@@ -135,7 +131,7 @@ func startScenarioShop(t testing.TB, labels map[string]string, svcs ...shopSvc) 
 	var ids []string
 	for _, svc := range svcs {
 		for i := 1; i <= max(svc.replicas, 1); i++ {
-			id := s.run(t, cli, fmt.Sprintf("%s-%s-%d", s.net, svc.service(), i), svc)
+			id := s.run(t, fmt.Sprintf("%s-%s-%d", s.net, svc.service(), i), svc)
 			ids = append(ids, id)
 			if svc.name == "gateway" && s.gateway == "" {
 				s.gateway = dockertest.HostPort(t, id)
@@ -151,10 +147,9 @@ func startScenarioShop(t testing.TB, labels map[string]string, svcs ...shopSvc) 
 	return s
 }
 
-func (s *scenarioShop) run(t testing.TB, cli *client.Client, name string, svc shopSvc) string {
+func (s *scenarioShop) run(t testing.TB, name string, svc shopSvc) string {
 	t.Helper()
-	p8080 := network.MustParsePort("8080/tcp")
-	labels := map[string]string{dockertest.TestLabel: "1", "ares.test.network": s.net, "ares.service": svc.service()}
+	labels := map[string]string{"ares.service": svc.service()}
 	for k, v := range s.labels {
 		labels[k] = v
 	}
@@ -163,28 +158,13 @@ func (s *scenarioShop) run(t testing.TB, cli *client.Client, name string, svc sh
 		labels["ares.metrics.requests"] = "shop_http_requests_total"
 		labels["ares.metrics.duration"] = "shop_http_request_duration_seconds"
 	}
-	cfg := &container.Config{Image: scenarioShopImage, Cmd: []string{svc.name}, Env: s.env, Labels: labels,
-		ExposedPorts: network.PortSet{p8080: {}}}
-	hc := &container.HostConfig{NetworkMode: container.NetworkMode(s.net),
-		ExtraHosts: []string{"host.docker.internal:host-gateway"}}
-	hc.Memory = svc.memLimit
-	if hc.Memory == 0 {
-		hc.Memory = 256 << 20
+	mem := svc.memLimit
+	if mem == 0 {
+		mem = 256 << 20
 	}
-	if svc.name == "gateway" || svc.metrics {
-		hc.PortBindings = network.PortMap{p8080: {{HostIP: netip.MustParseAddr("127.0.0.1")}}}
-	}
-	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{s.net: {Aliases: []string{svc.service()}}}}
-	ctx := context.Background()
-	res, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: hc, NetworkingConfig: nc, Name: name})
-	if err != nil {
-		t.Fatalf("create %s: %v", name, err)
-	}
-	t.Cleanup(func() { dockertest.Remove(res.ID) })
-	if _, err := cli.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	return res.ID
+	return dockertest.Run(t, dockertest.Spec{Name: name, Image: scenarioShopImage, Cmd: []string{svc.name},
+		Env: s.env, Labels: labels, Network: s.net, Alias: svc.service(), MemLimit: mem,
+		Publish: svc.name == "gateway" || svc.metrics, ExtraHosts: []string{"host.docker.internal:host-gateway"}})
 }
 
 // scenarioPolicies copies the default pack with its cooldown_s set to cooldown seconds: the

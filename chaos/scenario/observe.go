@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -18,6 +17,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/ares-sre/ares/engine"
+	"github.com/ares-sre/ares/sensors/metrics"
 )
 
 // DockerObserver reads the replicas of services from the Docker engine: the containers
@@ -76,9 +76,9 @@ func (o DockerObserver) Observe(ctx context.Context, services []string) (map[str
 // requests reads the replica's served API requests from its /metrics: the sum of
 // shop_http_requests_total (or http_requests_total) over every route but the health,
 // readiness and metrics endpoints. The endpoint is the port of label ares.metrics.port (else
-// 8080) where it is published on the host (127.0.0.1 for a loopback or wildcard binding, as
-// ARES's metrics sensor does), else at the replica's address on its first network, which
-// only a runner inside that network reaches.
+// 8080) where it is published on the host (127.0.0.1 for a loopback or wildcard binding),
+// else at the replica's address on a network, which only a runner inside that network
+// reaches: metrics.ResolveAddr, as ARES's metrics sensor does.
 func (o DockerObserver) requests(ctx context.Context, c container.Summary) (float64, bool) {
 	addr := metricsAddr(c)
 	if addr == "" {
@@ -107,30 +107,18 @@ func (o DockerObserver) requests(ctx context.Context, c container.Summary) (floa
 	return sumRequests(resp.Body)
 }
 
-// metricsAddr is the host:port requests scrapes, "" when c has none.
+// metricsAddr is the host:port requests scrapes, "" when c has none: where ARES's metrics
+// sensor would scrape it.
 func metricsAddr(c container.Summary) string {
 	port := uint16(8080)
 	if v, err := strconv.ParseUint(c.Labels["ares.metrics.port"], 10, 16); err == nil && v > 0 {
 		port = uint16(v)
 	}
-	for _, p := range c.Ports {
-		if p.PrivatePort != port || p.PublicPort == 0 || (p.Type != "" && p.Type != "tcp") {
-			continue
-		}
-		switch ip := p.IP.Unmap(); {
-		case !ip.IsValid(), ip.IsUnspecified() && ip.Is4(), ip.IsLoopback() && ip.Is4():
-			return net.JoinHostPort("127.0.0.1", strconv.Itoa(int(p.PublicPort)))
-		}
-	}
-	if c.NetworkSettings == nil {
+	addr, err := metrics.ResolveAddr(&c, port, nil)
+	if err != nil {
 		return ""
 	}
-	for _, name := range sortedKeys(c.NetworkSettings.Networks) {
-		if ep := c.NetworkSettings.Networks[name]; ep != nil && ep.IPAddress.IsValid() {
-			return net.JoinHostPort(ep.IPAddress.Unmap().String(), strconv.Itoa(int(port)))
-		}
-	}
-	return ""
+	return addr
 }
 
 // sumRequests sums the request counters of the Prometheus text in r, leaving out the

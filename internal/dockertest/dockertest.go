@@ -205,6 +205,8 @@ type Spec struct {
 	Publish  bool
 	MemLimit int64
 	Cmd      []string
+	// ExtraHosts are /etc/hosts entries ("host.docker.internal:host-gateway").
+	ExtraHosts []string
 }
 
 // Run creates and starts a container labelled ares.test=1 and removes it (force) when the test
@@ -224,7 +226,7 @@ func Run(t testing.TB, s Spec) string {
 	}
 	cfg := &container.Config{Image: s.Image, Labels: labels, Env: s.Env, Cmd: s.Cmd,
 		ExposedPorts: network.PortSet{network.MustParsePort("8080/tcp"): {}}}
-	hc := &container.HostConfig{}
+	hc := &container.HostConfig{ExtraHosts: s.ExtraHosts}
 	hc.Memory = s.MemLimit
 	if s.Publish {
 		hc.PortBindings = network.PortMap{network.MustParsePort("8080/tcp"): {{HostIP: netip.MustParseAddr(localhost()), HostPort: ""}}}

@@ -255,7 +255,7 @@ func (s *Sensor) targets(list []container.Summary) []target {
 			s.warnOnce(c.ID, v, "ignoring bad label", "service", svc, "replica", name, "label", LabelMetricsPort, "value", v)
 			continue
 		}
-		addr, err := resolveAddr(c, uint16(port), s.opt.Networks)
+		addr, err := ResolveAddr(c, uint16(port), s.opt.Networks)
 		if err != nil {
 			s.warnOnce(c.ID, "addr:"+err.Error(), "replica not reachable", "service", svc, "replica", name, "err", err)
 			continue

@@ -11,13 +11,14 @@ import (
 	"github.com/moby/moby/api/types/container"
 )
 
-// resolveAddr returns the host:port at which ARES reaches port of container c:
+// ResolveAddr returns the host:port at which ARES reaches port of container c (the metrics
+// sensor and `ares chaos run` both scrape replicas this way):
 //
 //  1. the port published on the host for it, at 127.0.0.1 when it is published on a loopback
 //     or wildcard address (IPv4 preferred), else at the address it is published on;
 //  2. else c's address on the first of networks it is attached to (ARES in a container on
 //     the same network), or, with no networks given, on any of its networks, by name.
-func resolveAddr(c *container.Summary, port uint16, networks []string) (string, error) {
+func ResolveAddr(c *container.Summary, port uint16, networks []string) (string, error) {
 	best, bestRank := "", 0
 	for _, p := range c.Ports {
 		if p.PrivatePort != port || p.PublicPort == 0 || (p.Type != "" && p.Type != "tcp") {

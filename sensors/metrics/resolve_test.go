@@ -56,7 +56,7 @@ func TestResolveAddr(t *testing.T) {
 		{"nothing at all", container.Summary{}, nil, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := resolveAddr(&tc.c, 8080, tc.networks)
+			got, err := ResolveAddr(&tc.c, 8080, tc.networks)
 			if tc.want == "" {
 				if err == nil {
 					t.Errorf("resolveAddr = %s, want an error", got)
