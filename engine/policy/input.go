@@ -392,17 +392,72 @@ func floatTerm(f float64) *ast.Term {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return ast.NullTerm()
 	}
-	if t := spellFloat(f, false); t != nil {
-		return t
+	if f == math.Trunc(f) {
+		return spellFloat(f) // integers keep every digit
 	}
-	var buf [32]byte
-	f, _ = strconv.ParseFloat(string(strconv.AppendFloat(buf[:0], f, 'e', floatDigits-1, 64)), 64)
-	return spellFloat(f, true)
+	// A non-integer float64 is below 2^52 in magnitude. Its spelling with floatDigits
+	// significant digits, trailing zeros dropped, is what encoding/json spells for the float64
+	// nearest that decimal: above the subnormals, two decimals of floatDigits digits lie
+	// further apart than two float64 of the same magnitude, so no shorter spelling maps to the
+	// same float64. One fixed-precision formatting does it (the rounded float64 is not needed).
+	var buf, dbuf [32]byte
+	b := strconv.AppendFloat(buf[:0], f, 'e', floatDigits-1, 64) // [-]d.dddddddddddddde±dd
+	if math.Abs(f) < 0x1p-1022 {
+		// Subnormal: float64 are spaced evenly there, and a shorter spelling may exist.
+		f, _ = strconv.ParseFloat(string(b), 64)
+		return spellFloat(f)
+	}
+	neg := b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	e := 1 + floatDigits // the 'e'
+	exp := 0
+	for _, c := range b[e+2:] {
+		exp = exp*10 + int(c-'0')
+	}
+	if b[e+1] == '-' {
+		exp = -exp
+	}
+	digits := append(dbuf[:0], b[0])
+	digits = append(digits, b[2:e]...)
+	for len(digits) > 1 && digits[len(digits)-1] == '0' {
+		digits = digits[:len(digits)-1]
+	}
+	s := make([]byte, 0, 32)
+	if neg {
+		s = append(s, '-')
+	}
+	switch {
+	case exp < -6: // below 1e-6: exponent form, "e-07" spelled "e-7"
+		s = append(s, digits[0])
+		if len(digits) > 1 {
+			s = append(s, '.')
+			s = append(s, digits[1:]...)
+		}
+		s = append(s, 'e', '-')
+		s = strconv.AppendInt(s, int64(-exp), 10)
+	case exp < 0:
+		s = append(s, '0', '.')
+		for range -exp - 1 {
+			s = append(s, '0')
+		}
+		s = append(s, digits...)
+	case exp+1 >= len(digits): // rounded to an integer
+		s = append(s, digits...)
+		for range exp + 1 - len(digits) {
+			s = append(s, '0')
+		}
+	default:
+		s = append(s, digits[:exp+1]...)
+		s = append(s, '.')
+		s = append(s, digits[exp+1:]...)
+	}
+	return ast.NumberTerm(jsonNumber(string(s)))
 }
 
-// spellFloat is the term of f spelled as encoding/json does; nil when f is not an integer
-// and the spelling has more than floatDigits significant digits, unless always.
-func spellFloat(f float64, always bool) *ast.Term {
+// spellFloat is the term of f spelled as encoding/json does.
+func spellFloat(f float64) *ast.Term {
 	if f == math.Trunc(f) && math.Abs(f) < 1e15 && !(f == 0 && math.Signbit(f)) {
 		return intTerm(int64(f)) // same digits as 'f' formatting, and often interned
 	}
@@ -413,9 +468,6 @@ func spellFloat(f float64, always bool) *ast.Term {
 		format = 'e'
 	}
 	b := strconv.AppendFloat(buf[:0], f, format, -1, 64)
-	if !always && f != math.Trunc(f) && significantDigits(b) > floatDigits {
-		return nil
-	}
 	if format == 'e' {
 		// clean up e-09 to e-9
 		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
@@ -424,22 +476,6 @@ func spellFloat(f float64, always bool) *ast.Term {
 		}
 	}
 	return ast.NumberTerm(jsonNumber(string(b)))
-}
-
-// significantDigits counts the digits of a spelled number from its first non-zero digit to
-// the end of its mantissa, as OPA does (trailing zeros of an integer part count).
-func significantDigits(b []byte) int {
-	n, seen := 0, false
-	for _, c := range b {
-		switch {
-		case c == 'e' || c == 'E':
-			return n
-		case c >= '1' && c <= '9', c == '0' && seen:
-			seen = true
-			n++
-		}
-	}
-	return n
 }
 
 // timeTerm formats t as time.Time.MarshalJSON does. Times MarshalJSON refuses (years outside

@@ -154,3 +154,39 @@ func TestFactsValueRandom(t *testing.T) {
 		assertSameValue(t, "random", FactsValue(f), viaJSON(t, f))
 	}
 }
+
+// TestFloatTermSpellsAsJSON checks floatTerm against its definition, number by number: an
+// integer as encoding/json spells it, any other float64 rounded to 15 significant digits and
+// spelled as encoding/json spells the rounded float64. Random floats of every magnitude, and
+// the edges: roundings that carry into the next decade or to an integer, the 1e-6 switch to
+// exponent form, subnormals, the largest non-integers.
+func TestFloatTermSpellsAsJSON(t *testing.T) {
+	want := func(f float64) string {
+		if f != math.Trunc(f) {
+			f, _ = strconv.ParseFloat(strconv.FormatFloat(f, 'g', 15, 64), 64)
+		}
+		bs, err := json.Marshal(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(bs)
+	}
+	cases := []float64{0, math.Copysign(0, -1), 0.1 + 0.2, 1e-7, 1e-6, 9.999999999999999e-7, 9.9999999999999995e-7,
+		0.9999999999999999, 0.99999999999999994, 89.99999999999999, 2.9999999999999996, 999999999999999.9,
+		4503599627370495.5, -4503599627370495.5, 123456789.123456789, 5e-324, -2.5e-300, 1.5, -0.001, 12.5e-7,
+		1e15, 1e21, 1.2345678901234567e19, math.MaxFloat64, -math.MaxFloat64, math.SmallestNonzeroFloat64}
+	rng := rand.New(rand.NewPCG(7, 11))
+	for range 20000 {
+		f := math.Float64frombits(rng.Uint64())
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			continue
+		}
+		cases = append(cases, f, rng.Float64()*math.Pow(10, float64(rng.IntN(30)-15)))
+	}
+	for _, f := range cases {
+		got := floatTerm(f).Value.String()
+		if w := want(f); got != w {
+			t.Errorf("floatTerm(%v) = %s, want %s", f, got, w)
+		}
+	}
+}
