@@ -400,7 +400,7 @@ func floatTerm(f float64) *ast.Term {
 	// nearest that decimal: above the subnormals, two decimals of floatDigits digits lie
 	// further apart than two float64 of the same magnitude, so no shorter spelling maps to the
 	// same float64. One fixed-precision formatting does it (the rounded float64 is not needed).
-	var buf, dbuf [32]byte
+	var buf, dbuf, sbuf [32]byte
 	b := strconv.AppendFloat(buf[:0], f, 'e', floatDigits-1, 64) // [-]d.dddddddddddddde±dd
 	if math.Abs(f) < 0x1p-1022 {
 		// Subnormal: float64 are spaced evenly there, and a shorter spelling may exist.
@@ -424,7 +424,7 @@ func floatTerm(f float64) *ast.Term {
 	for len(digits) > 1 && digits[len(digits)-1] == '0' {
 		digits = digits[:len(digits)-1]
 	}
-	s := make([]byte, 0, 32)
+	s := sbuf[:0] // at most 24 bytes: "-0.00000" and 15 digits, or "-d." 14 digits "e-308"
 	if neg {
 		s = append(s, '-')
 	}
